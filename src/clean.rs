@@ -1,0 +1,558 @@
+//! Stage 3, clean: decide which blocks of a page are story and which are site chrome.
+//!
+//! In: a page's [`Block`]s. Out: a [`Verdict`] per block (kept, or dropped with a
+//! [`DropReason`]). Only kept blocks are tokenized and shingled.
+//!
+//! The per-block classifier follows jusText (Pomikálek, 2011): a block is judged by its
+//! length, its stopword density (running prose is full of "the", "of", "said"; tickers, menus
+//! and link lists are not) and, for HTML, its link density. Short and borderline blocks are
+//! then revised by their neighbours, so a short paragraph inside the story stays and a short
+//! line inside a menu goes. The stopword lists are NLTK's, for 30+ languages, from the
+//! `stop-words` crate; the page's language is the one whose list covers most of its words.
+//!
+//! Corpus-level cleaning (blocks that recur across many pages of a crawl, i.e. a site's
+//! chrome) needs every page at once and lives in the pipeline, which calls
+//! [`mark_repeated`] with the counts it gathered.
+
+use std::sync::OnceLock;
+
+use ahash::AHashMap;
+use unicode_segmentation::UnicodeSegmentation;
+
+use crate::error::{Error, Result};
+use crate::extract::Block;
+
+/// Cleaning thresholds: jusText's, with stopword densities recalibrated for NLTK's lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanParams {
+    /// Run the cleaner at all. Default `true`; `false` shingles every block.
+    pub enabled: bool,
+    /// Blocks shorter than this (characters) are "short" and judged by their neighbours.
+    /// Default 70.
+    pub length_low: usize,
+    /// Blocks at least this long with enough stopwords are good on their own. Default 200.
+    pub length_high: usize,
+    /// Stopword density (stopwords / words) below which a block is chrome. Default 0.22
+    /// (jusText uses 0.30 with its own, longer lists; NLTK's English list lacks "said").
+    pub stopwords_low: f32,
+    /// Stopword density at or above which a long block is story. Default 0.30.
+    pub stopwords_high: f32,
+    /// Link density above which a block is navigation. Default 0.2.
+    pub max_link_density: f32,
+    /// A block whose exact text appears on at least this many pages of the input is chrome
+    /// unless it is long prose (see [`CleanParams::repeated_max_chars`]). Default 3;
+    /// 0 turns corpus-level cleaning off.
+    pub repeated_min_docs: usize,
+    /// Repeated blocks at least this long (characters) and classified as prose are kept:
+    /// a syndicated story's paragraphs recur too, and they are the story. Default 200.
+    pub repeated_max_chars: usize,
+    /// Stopword language as an ISO 639-1 code (`"en"`), or `None` to detect it per page.
+    /// Default `None`.
+    pub language: Option<String>,
+}
+
+impl Default for CleanParams {
+    fn default() -> CleanParams {
+        CleanParams {
+            enabled: true,
+            length_low: 70,
+            length_high: 200,
+            stopwords_low: 0.22,
+            stopwords_high: 0.30,
+            max_link_density: 0.2,
+            repeated_min_docs: 3,
+            repeated_max_chars: 200,
+            language: None,
+        }
+    }
+}
+
+impl CleanParams {
+    /// Check ranges once, at the boundary.
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..=1.0).contains(&self.stopwords_low) || !(0.0..=1.0).contains(&self.stopwords_high)
+        {
+            return Err(Error::params("stopword densities must be within [0, 1]"));
+        }
+        if self.stopwords_low > self.stopwords_high {
+            return Err(Error::params(
+                "stopwords_low must not exceed stopwords_high",
+            ));
+        }
+        if let Some(lang) = &self.language {
+            if Stopwords::get().language_index(lang).is_none() {
+                return Err(Error::params(format!(
+                    "no stopword list for language {lang:?}; known: {}",
+                    Stopwords::get().languages.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a block was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DropReason {
+    /// Mostly link text: navigation, related-story lists.
+    Links,
+    /// Too few stopwords for prose: tickers, menus, tag lists, bylines.
+    FewStopwords,
+    /// Short and surrounded by chrome.
+    ShortInChrome,
+    /// A copyright line.
+    Copyright,
+    /// The same text appears on many pages of the input.
+    Repeated,
+}
+
+impl DropReason {
+    /// A short machine-readable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Links => "links",
+            DropReason::FewStopwords => "few-stopwords",
+            DropReason::ShortInChrome => "short-in-chrome",
+            DropReason::Copyright => "copyright",
+            DropReason::Repeated => "repeated",
+        }
+    }
+}
+
+/// The cleaner's decision on one block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Story text: shingled.
+    Keep,
+    /// Chrome: not shingled.
+    Drop(DropReason),
+}
+
+impl Verdict {
+    /// True for [`Verdict::Keep`].
+    pub fn is_keep(self) -> bool {
+        self == Verdict::Keep
+    }
+}
+
+/// jusText's intermediate classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Bad(DropReason),
+    Short,
+    NearGood,
+    Good,
+}
+
+/// The NLTK stopword lists of every language the `stop-words` crate ships, indexed so one
+/// hash lookup per word tells which languages list it.
+#[derive(Debug)]
+pub struct Stopwords {
+    languages: Vec<&'static str>,
+    words: AHashMap<&'static str, u64>,
+}
+
+impl Stopwords {
+    /// The shared lists, built on first use.
+    pub fn get() -> &'static Stopwords {
+        static LISTS: OnceLock<Stopwords> = OnceLock::new();
+        LISTS.get_or_init(|| {
+            let mut languages = Vec::new();
+            let mut words: AHashMap<&'static str, u64> = AHashMap::new();
+            // Only ISO 639-1 lists: NLTK's "hinglish" is English plus Hindi words and would
+            // win every English page.
+            for &code in stop_words::available_languages()
+                .iter()
+                .filter(|c| c.len() == 2)
+            {
+                let Some(list) = stop_words::lookup(code) else {
+                    continue;
+                };
+                // A bit per language in a u64.
+                if languages.len() == 64 {
+                    break;
+                }
+                let bit = 1u64 << languages.len();
+                languages.push(code);
+                for &w in list {
+                    *words.entry(w).or_insert(0) |= bit;
+                }
+            }
+            Stopwords { languages, words }
+        })
+    }
+
+    /// The bit index of a language code.
+    pub fn language_index(&self, code: &str) -> Option<usize> {
+        self.languages.iter().position(|&l| l == code)
+    }
+
+    /// The language code at a bit index.
+    pub fn language_code(&self, index: usize) -> &'static str {
+        self.languages[index]
+    }
+
+    /// Bitmask of the languages that list `word` (lowercase) as a stopword.
+    pub fn languages_of(&self, word: &str) -> u64 {
+        self.words.get(word).copied().unwrap_or(0)
+    }
+
+    /// True if `word` (lowercase) is a stopword of the language at `index`.
+    pub fn is_stopword(&self, word: &str, index: usize) -> bool {
+        self.languages_of(word) & (1 << index) != 0
+    }
+
+    /// The language whose list covers most of `words`; English on a tie or no evidence.
+    pub fn detect<'a>(&self, words: impl IntoIterator<Item = &'a str>) -> usize {
+        let mut counts = [0u32; 64];
+        for w in words {
+            let mut mask = self.languages_of(w);
+            while mask != 0 {
+                counts[mask.trailing_zeros() as usize] += 1;
+                mask &= mask - 1;
+            }
+        }
+        let english = self.language_index("en").unwrap_or(0);
+        let mut best = english;
+        for (i, &c) in counts.iter().enumerate().take(self.languages.len()) {
+            if c > counts[best] {
+                best = i;
+            }
+        }
+        best
+    }
+}
+
+/// Lowercased words of a block, for stopword counting.
+fn lower_words(text: &str) -> Vec<String> {
+    text.unicode_words()
+        .map(|w| w.to_lowercase().replace('\u{2019}', "'"))
+        .collect()
+}
+
+/// Classify the blocks of one page. `language` is a stopword-list index
+/// (see [`Stopwords::detect`]). Returns one verdict per block.
+pub fn classify(blocks: &[Block], language: usize, params: &CleanParams) -> Vec<Verdict> {
+    if !params.enabled {
+        return vec![Verdict::Keep; blocks.len()];
+    }
+    let stopwords = Stopwords::get();
+    let initial: Vec<Class> = blocks
+        .iter()
+        .map(|b| {
+            let words = lower_words(&b.text);
+            let stops = words
+                .iter()
+                .filter(|w| stopwords.is_stopword(w, language))
+                .count();
+            let density = if words.is_empty() {
+                0.0
+            } else {
+                stops as f32 / words.len() as f32
+            };
+            initial_class(b, density, params)
+        })
+        .collect();
+    let revised = revise(blocks, &initial);
+    revised
+        .into_iter()
+        .map(|c| match c {
+            Class::Good => Verdict::Keep,
+            Class::Bad(reason) => Verdict::Drop(reason),
+            Class::Short | Class::NearGood => Verdict::Drop(DropReason::ShortInChrome),
+        })
+        .collect()
+}
+
+/// Detect the language of a page from the words of all its blocks.
+pub fn detect_language(blocks: &[Block], params: &CleanParams) -> usize {
+    let stopwords = Stopwords::get();
+    if let Some(code) = &params.language {
+        return stopwords.language_index(code).unwrap_or(0);
+    }
+    let mut words = Vec::new();
+    for b in blocks {
+        words.extend(lower_words(&b.text));
+        if words.len() > 2000 {
+            break;
+        }
+    }
+    stopwords.detect(words.iter().map(String::as_str))
+}
+
+fn initial_class(block: &Block, density: f32, params: &CleanParams) -> Class {
+    let len = block.text.chars().count();
+    if block.link_density > params.max_link_density {
+        return Class::Bad(DropReason::Links);
+    }
+    if block.text.contains('©') || block.text.contains("&copy") {
+        return Class::Bad(DropReason::Copyright);
+    }
+    if len < params.length_low {
+        return if block.link_density > 0.0 {
+            Class::Bad(DropReason::Links)
+        } else {
+            Class::Short
+        };
+    }
+    if density >= params.stopwords_high {
+        return if len > params.length_high {
+            Class::Good
+        } else {
+            Class::NearGood
+        };
+    }
+    if density >= params.stopwords_low {
+        return Class::NearGood;
+    }
+    Class::Bad(DropReason::FewStopwords)
+}
+
+/// The class of the nearest neighbour in one direction that is not short (and not near-good
+/// when `skip_near_good`); the edge of the page counts as chrome.
+fn neighbour(classes: &[Class], i: usize, forward: bool, skip_near_good: bool) -> Class {
+    let mut j = i;
+    loop {
+        if forward {
+            j += 1;
+            if j >= classes.len() {
+                return Class::Bad(DropReason::ShortInChrome);
+            }
+        } else {
+            if j == 0 {
+                return Class::Bad(DropReason::ShortInChrome);
+            }
+            j -= 1;
+        }
+        match classes[j] {
+            Class::Short => continue,
+            Class::NearGood if skip_near_good => continue,
+            c => return c,
+        }
+    }
+}
+
+fn is_bad(c: Class) -> bool {
+    matches!(c, Class::Bad(_))
+}
+
+/// Near-good blocks in a run (not interrupted by chrome) of at least this many are prose.
+const PROSE_RUN: usize = 3;
+
+/// Wire copy comes in one-sentence paragraphs, each too short to be "good" on its own, and
+/// jusText would drop the whole run when chrome surrounds it. A run of several prose-like
+/// paragraphs is prose: promote its near-good blocks to good.
+fn promote_prose_runs(classes: &mut [Class]) {
+    let mut start = 0;
+    while start < classes.len() {
+        if is_bad(classes[start]) {
+            start += 1;
+            continue;
+        }
+        let end = (start..classes.len())
+            .find(|&i| is_bad(classes[i]))
+            .unwrap_or(classes.len());
+        let run = &mut classes[start..end];
+        let near_good = run.iter().filter(|&&c| c == Class::NearGood).count();
+        if near_good >= PROSE_RUN {
+            for c in run.iter_mut().filter(|c| **c == Class::NearGood) {
+                *c = Class::Good;
+            }
+        }
+        start = end;
+    }
+}
+
+/// jusText's context-sensitive revision: headings near good text, short blocks by their
+/// neighbours, near-good blocks unless wedged between chrome.
+fn revise(blocks: &[Block], initial: &[Class]) -> Vec<Class> {
+    const MAX_HEADING_DISTANCE: usize = 200;
+    let mut classes = initial.to_vec();
+    promote_prose_runs(&mut classes);
+    let heading_near_good = |classes: &[Class], i: usize| {
+        let mut distance = 0;
+        for (block, class) in blocks[i + 1..].iter().zip(&classes[i + 1..]) {
+            if distance > MAX_HEADING_DISTANCE {
+                break;
+            }
+            if *class == Class::Good {
+                return true;
+            }
+            distance += block.text.len();
+        }
+        false
+    };
+    for i in 0..classes.len() {
+        if blocks[i].heading && classes[i] == Class::Short && heading_near_good(&classes, i) {
+            classes[i] = Class::NearGood;
+        }
+    }
+    let mut updates = Vec::new();
+    for i in 0..classes.len() {
+        if classes[i] != Class::Short {
+            continue;
+        }
+        let prev = neighbour(&classes, i, false, true);
+        let next = neighbour(&classes, i, true, true);
+        let class = match (prev, next) {
+            (Class::Good, Class::Good) => Class::Good,
+            (p, n) if is_bad(p) && is_bad(n) => Class::Bad(DropReason::ShortInChrome),
+            (p, n)
+                if (is_bad(p) && neighbour(&classes, i, false, false) == Class::NearGood)
+                    || (is_bad(n) && neighbour(&classes, i, true, false) == Class::NearGood) =>
+            {
+                Class::Good
+            }
+            _ => Class::Bad(DropReason::ShortInChrome),
+        };
+        updates.push((i, class));
+    }
+    for (i, c) in updates {
+        classes[i] = c;
+    }
+    for i in 0..classes.len() {
+        if classes[i] != Class::NearGood {
+            continue;
+        }
+        let prev = neighbour(&classes, i, false, true);
+        let next = neighbour(&classes, i, true, true);
+        classes[i] = if is_bad(prev) && is_bad(next) {
+            Class::Bad(DropReason::ShortInChrome)
+        } else {
+            Class::Good
+        };
+    }
+    for i in 0..classes.len() {
+        if blocks[i].heading
+            && is_bad(classes[i])
+            && !is_bad(initial[i])
+            && heading_near_good(&classes, i)
+        {
+            classes[i] = Class::Good;
+        }
+    }
+    classes
+}
+
+/// A key for a block's text that ignores case, digits and punctuation, so a ticker line or a
+/// "12 hours ago" list item repeats across pages even as its numbers change.
+pub fn block_key(text: &str) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for w in text.unicode_words() {
+        if w.chars().all(|c| c.is_numeric() || c == '.' || c == ',') {
+            continue;
+        }
+        h.update(w.to_lowercase().as_bytes());
+        h.update(b" ");
+    }
+    h.digest()
+}
+
+/// Corpus-level cleaning: drop kept blocks whose key occurs on at least
+/// `params.repeated_min_docs` pages, unless they are long prose (a syndicated paragraph),
+/// and count a repeated short block as chrome even where the classifier kept it.
+/// `doc_count` maps a block key to the number of pages it appears on.
+pub fn mark_repeated(
+    blocks: &[Block],
+    verdicts: &mut [Verdict],
+    doc_count: impl Fn(u64) -> usize,
+    params: &CleanParams,
+) {
+    if !params.enabled || params.repeated_min_docs == 0 {
+        return;
+    }
+    for (block, verdict) in blocks.iter().zip(verdicts.iter_mut()) {
+        if !verdict.is_keep() || block.text.chars().count() >= params.repeated_max_chars {
+            continue;
+        }
+        if doc_count(block_key(&block.text)) >= params.repeated_min_docs {
+            *verdict = Verdict::Drop(DropReason::Repeated);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn en() -> usize {
+        Stopwords::get().language_index("en").unwrap()
+    }
+
+    const PROSE: &str = "The minister said on Tuesday that the visit was aimed at showing \
+        the determination of the two countries to strengthen their ties, and he added that \
+        it would be the first of many such trips in the coming year.";
+
+    #[test]
+    fn prose_is_kept_tickers_and_links_dropped() {
+        let blocks = vec![
+            Block::text(
+                "AIRLINK 74.00 Decreased By ▼ -0.25 (-0.34%) BOP 5.14 Increased By ▲ 0.09 (1.78%) CNERGY 4.55",
+            ),
+            Block::text(PROSE),
+            Block {
+                text: "Home World Business Sport Opinion Video Podcasts Newsletters Weather".into(),
+                link_density: 1.0,
+                heading: false,
+            },
+            Block::text(
+                "© 2024 The Daily Example. All rights reserved by the publisher of this site.",
+            ),
+        ];
+        let v = classify(&blocks, en(), &CleanParams::default());
+        assert_eq!(
+            v,
+            [
+                Verdict::Drop(DropReason::FewStopwords),
+                Verdict::Keep,
+                Verdict::Drop(DropReason::Links),
+                Verdict::Drop(DropReason::Copyright)
+            ]
+        );
+    }
+
+    #[test]
+    fn short_block_between_prose_is_kept() {
+        let blocks = vec![
+            Block::text(PROSE),
+            Block::text("He did not say more."),
+            Block::text(PROSE),
+        ];
+        let v = classify(&blocks, en(), &CleanParams::default());
+        assert!(v.iter().all(|v| v.is_keep()));
+    }
+
+    #[test]
+    fn language_is_detected_from_stopwords() {
+        let s = Stopwords::get();
+        let de = s.detect(["der", "die", "und", "nicht", "putin"]);
+        assert_eq!(s.language_code(de), "de");
+        assert_eq!(s.language_code(s.detect(["zzz"])), "en");
+    }
+
+    #[test]
+    fn block_key_ignores_numbers_and_case() {
+        assert_eq!(
+            block_key("KSE100 75,342 up 411.7"),
+            block_key("kse100 75,312 UP 381")
+        );
+        assert_ne!(block_key("a b"), block_key("a c"));
+    }
+
+    #[test]
+    fn repeated_short_blocks_are_dropped_but_long_prose_stays() {
+        let blocks = vec![Block::text("Comments are closed."), Block::text(PROSE)];
+        let mut v = vec![Verdict::Keep, Verdict::Keep];
+        mark_repeated(&blocks, &mut v, |_| 10, &CleanParams::default());
+        assert_eq!(v, [Verdict::Drop(DropReason::Repeated), Verdict::Keep]);
+    }
+
+    #[test]
+    fn unknown_language_is_rejected() {
+        let params = CleanParams {
+            language: Some("xx".into()),
+            ..CleanParams::default()
+        };
+        assert!(params.validate().is_err());
+    }
+}

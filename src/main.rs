@@ -1,0 +1,597 @@
+//! The `samestory` command: parses flags, sizes the thread pool, shows progress, writes
+//! output and maps errors to exit codes. All the work is in the library.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use samestory::clean::{Stopwords, Verdict};
+use samestory::lsh::LshParams;
+use samestory::output;
+use samestory::pipeline::{Analysis, Keep, Mode, Params, Pipeline, Progress};
+use samestory::read::{Input, InputFormat, Sources};
+use samestory::shingle::ShingleKind;
+use samestory::verify::Measure;
+
+/// Find near-duplicate news stories.
+///
+/// Pages are cleaned of site chrome, shingled, MinHash-signed in parallel and bucketed with
+/// LSH; every candidate pair is verified exactly, and clusters never chain through a
+/// bridging page. Output is JSON Lines on stdout (or a table with --format table); progress
+/// and a summary go to stderr.
+#[derive(Parser, Debug)]
+#[command(name = "samestory", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List story clusters: which pages report the same story.
+    ///
+    /// One JSON line per cluster of 2+ documents (--all adds singletons), largest first.
+    /// Defaults: SpotSigs features (stopword-anchored, chain of 2), containment ≥ 0.2.
+    Clusters {
+        #[command(flatten)]
+        common: Common,
+        /// Also list documents that are in no cluster, as clusters of one.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Deduplicate a crawl: one line per input document, kept, duplicate or skipped.
+    ///
+    /// Defaults: word 5-grams, Jaccard ≥ 0.5, keep the longest copy.
+    Dedup {
+        #[command(flatten)]
+        common: Common,
+        /// Which copy of a duplicate group to keep: the longest cleaned text (ties: smallest
+        /// id; independent of input order), or the first in input order.
+        #[arg(long, value_enum, default_value_t = KeepArg::Longest)]
+        keep: KeepArg,
+        /// Also write the kept documents (JSON Lines input: the original lines; other
+        /// inputs: {"id", "title", "text"}) to FILE.
+        #[arg(long, value_name = "FILE")]
+        kept: Option<PathBuf>,
+    },
+    /// Print the text that will be shingled: what the cleaner keeps of each document.
+    ///
+    /// With --show-dropped, dropped blocks are printed too, marked with why.
+    Clean {
+        #[command(flatten)]
+        common: Common,
+        /// Also print dropped blocks, prefixed with `- [reason]`; kept blocks get `+ `.
+        #[arg(long)]
+        show_dropped: bool,
+        /// One JSON object per document (id, title, language, blocks with kept/reason)
+        /// instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Score how similar two documents are, or list every similar pair of a set.
+    ///
+    /// Defaults: word 5-grams; with --pairs, pairs with Jaccard ≥ 0.5.
+    Similarity {
+        #[command(flatten)]
+        common: Common,
+        /// List every pair of INPUT at or above --threshold instead of scoring two files.
+        #[arg(long)]
+        pairs: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    /// Files, directories (walked recursively) or - for stdin (JSON Lines unless
+    /// --input-format says otherwise).
+    #[arg(value_name = "INPUT", required = true)]
+    inputs: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
+    format: OutputFormat,
+    /// Input format for every input, instead of choosing by extension (.txt, .html/.htm,
+    /// .jsonl/.ndjson, each optionally .gz).
+    #[arg(long, value_enum)]
+    input_format: Option<InputFormatArg>,
+    /// JSON Lines field holding the document id.
+    #[arg(long, default_value = "id")]
+    id_field: String,
+    /// JSON Lines field holding the text.
+    #[arg(long, default_value = "text")]
+    text_field: String,
+    /// JSON Lines field holding the title [default: title, when present].
+    #[arg(long)]
+    title_field: Option<String>,
+    /// Words per shingle [default: 5 for dedup and similarity, 3 for clusters].
+    #[arg(long)]
+    ngram: Option<usize>,
+    /// Shingle kind: consecutive words, or stopword-anchored SpotSigs.
+    /// [default: words for dedup and similarity, spotsigs for clusters]
+    #[arg(long, value_enum)]
+    shingle: Option<ShingleArg>,
+    /// MinHash signature length.
+    #[arg(long, default_value_t = 128)]
+    permutations: usize,
+    /// Minimum exact score for a similar pair [default: 0.5 for dedup and similarity,
+    /// 0.2 for clusters].
+    #[arg(long)]
+    threshold: Option<f64>,
+    /// Which exact score --threshold applies to [default: jaccard for dedup and
+    /// similarity, containment for clusters].
+    #[arg(long, value_enum)]
+    measure: Option<MeasureArg>,
+    /// LSH bands (with --rows) [default: chosen from --threshold].
+    #[arg(long, requires = "rows")]
+    bands: Option<usize>,
+    /// LSH rows per band (with --bands).
+    #[arg(long, requires = "bands")]
+    rows: Option<usize>,
+    /// Worker threads [default: all cores].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print the chosen bands and rows and the candidate probability at a few similarities
+    /// to stderr.
+    #[arg(long)]
+    explain: bool,
+    /// Shingle every block: no boilerplate removal.
+    #[arg(long)]
+    no_clean: bool,
+    /// Stopword language (ISO 639-1 code, e.g. en) [default: detected per page].
+    #[arg(long)]
+    language: Option<String>,
+    /// Treat an unreadable record as fatal (exit 2) instead of skipping and counting it.
+    #[arg(long)]
+    strict: bool,
+    /// No progress bar and no summary on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum OutputFormat {
+    Json,
+    Table,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum InputFormatArg {
+    Text,
+    Html,
+    Jsonl,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ShingleArg {
+    Words,
+    Spotsigs,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum MeasureArg {
+    Jaccard,
+    Containment,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum KeepArg {
+    Longest,
+    First,
+}
+
+/// An error for the user, with the exit code it maps to.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl From<samestory::Error> for Failure {
+    fn from(e: samestory::Error) -> Failure {
+        Failure {
+            message: e.to_string(),
+            code: 2,
+        }
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Failure {
+        Failure {
+            message: e.to_string(),
+            code: if e.kind() == io::ErrorKind::BrokenPipe {
+                0
+            } else {
+                2
+            },
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if f.code != 0 {
+                eprintln!("samestory: {}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Clusters { common, all } => {
+            let params = params(&common, Params::clusters())?;
+            let (analysis, _) = analyse(&common, params)?;
+            let records = output::cluster_records(&analysis, all);
+            write(|out| match common.format {
+                OutputFormat::Json => output::write_jsonl(out, &records),
+                OutputFormat::Table => output::write_cluster_table(out, &records),
+            })
+        }
+        Command::Dedup { common, keep, kept } => {
+            let mut params = params(&common, Params::dedup())?;
+            params.mode = Mode::Dedup(match keep {
+                KeepArg::Longest => Keep::Longest,
+                KeepArg::First => Keep::First,
+            });
+            let (analysis, sources) = analyse(&common, params)?;
+            let records = output::dedup_records(&analysis);
+            if let Some(path) = kept {
+                write_kept(&path, &sources, &records)?;
+            }
+            write(|out| match common.format {
+                OutputFormat::Json => output::write_jsonl(out, &records),
+                OutputFormat::Table => output::write_dedup_table(out, &records),
+            })
+        }
+        Command::Clean {
+            common,
+            show_dropped,
+            json,
+        } => {
+            let params = params(&common, Params::clusters())?;
+            let inputs: Vec<Input> = common.inputs.iter().map(|s| Input::parse(s)).collect();
+            let sources = Sources::open(&inputs, &params.read)?;
+            let pipeline = Pipeline::new(params)?;
+            let pages = pipeline.prepare_all(&sources, &Bar::new(true));
+            write(|out| {
+                for p in &pages {
+                    if json {
+                        let blocks: Vec<_> = p
+                            .page
+                            .blocks
+                            .iter()
+                            .zip(&p.verdicts)
+                            .filter(|(_, v)| show_dropped || v.is_keep())
+                            .map(|(b, v)| {
+                                serde_json::json!({
+                                    "text": b.text,
+                                    "kept": v.is_keep(),
+                                    "reason": match v {
+                                        Verdict::Keep => None,
+                                        Verdict::Drop(r) => Some(r.as_str()),
+                                    },
+                                })
+                            })
+                            .collect();
+                        let rec = serde_json::json!({
+                            "id": p.id,
+                            "title": p.title,
+                            "language": Stopwords::get().language_code(p.language),
+                            "unreadable": p.unreadable,
+                            "blocks": blocks,
+                        });
+                        writeln!(out, "{rec}")?;
+                        continue;
+                    }
+                    writeln!(
+                        out,
+                        "==> {} [{}]{}",
+                        p.id,
+                        Stopwords::get().language_code(p.language),
+                        p.title
+                            .as_deref()
+                            .map(|t| format!(" {t}"))
+                            .unwrap_or_default()
+                    )?;
+                    if let Some(msg) = &p.unreadable {
+                        writeln!(out, "unreadable: {msg}")?;
+                    }
+                    for (b, v) in p.page.blocks.iter().zip(&p.verdicts) {
+                        match v {
+                            Verdict::Keep if show_dropped => writeln!(out, "+ {}", b.text)?,
+                            Verdict::Keep => writeln!(out, "{}", b.text)?,
+                            Verdict::Drop(r) if show_dropped => {
+                                writeln!(out, "- [{}] {}", r.as_str(), b.text)?
+                            }
+                            Verdict::Drop(_) => {}
+                        }
+                    }
+                }
+                Ok(())
+            })
+        }
+        Command::Similarity { common, pairs } => {
+            let params = params(&common, Params::dedup())?;
+            if !pairs && common.inputs.len() != 2 {
+                return Err(Failure {
+                    message: "similarity takes two files (or --pairs INPUT...)".into(),
+                    code: 2,
+                });
+            }
+            let (analysis, _) = analyse(&common, params)?;
+            let records: Vec<_> = if pairs {
+                analysis
+                    .edges
+                    .iter()
+                    .map(|e| output::pair_record(&analysis, e.a, e.b))
+                    .collect()
+            } else {
+                if analysis.docs.len() != 2 {
+                    return Err(Failure {
+                        message: format!(
+                            "similarity needs two documents, the inputs hold {}",
+                            analysis.docs.len()
+                        ),
+                        code: 2,
+                    });
+                }
+                for d in &analysis.docs {
+                    if let Some(r) = &d.skipped {
+                        return Err(Failure {
+                            message: format!("{}: {}", d.id, r.message()),
+                            code: 2,
+                        });
+                    }
+                }
+                vec![output::pair_record(&analysis, 0, 1)]
+            };
+            write(|out| match common.format {
+                OutputFormat::Json => output::write_jsonl(out, &records),
+                OutputFormat::Table => output::write_pair_table(out, &records),
+            })
+        }
+    }
+}
+
+/// Apply the shared flags to a preset.
+fn params(common: &Common, mut params: Params) -> Result<Params, Failure> {
+    params.read.format = common.input_format.map(|f| match f {
+        InputFormatArg::Text => InputFormat::Text,
+        InputFormatArg::Html => InputFormat::Html,
+        InputFormatArg::Jsonl => InputFormat::Jsonl,
+    });
+    params.read.id_field = common.id_field.clone();
+    params.read.text_field = common.text_field.clone();
+    params.read.title_field = common.title_field.clone();
+    if let Some(kind) = common.shingle {
+        params.shingle.kind = match kind {
+            ShingleArg::Words => ShingleKind::Words,
+            ShingleArg::Spotsigs => ShingleKind::SpotSigs,
+        };
+    }
+    if let Some(n) = common.ngram {
+        params.shingle.ngram = n;
+    }
+    params.minhash.permutations = common.permutations;
+    if let Some(t) = common.threshold {
+        params.threshold = t;
+    }
+    if let Some(m) = common.measure {
+        params.measure = match m {
+            MeasureArg::Jaccard => Measure::Jaccard,
+            MeasureArg::Containment => Measure::Containment,
+        };
+    }
+    if let (Some(bands), Some(rows)) = (common.bands, common.rows) {
+        params.lsh = Some(LshParams { bands, rows });
+    }
+    params.clean.enabled = !common.no_clean;
+    params.clean.language = common.language.clone();
+    params.validate()?;
+    Ok(params)
+}
+
+/// Read and analyse the inputs, with progress, the optional explanation and the summary.
+fn analyse(common: &Common, params: Params) -> Result<(Analysis, Sources), Failure> {
+    if let Some(threads) = common.threads {
+        // Only the first call in a process can size the global pool; this is the only one.
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .map_err(|e| Failure {
+                message: format!("cannot start {threads} threads: {e}"),
+                code: 2,
+            })?;
+    }
+    let started = Instant::now();
+    let inputs: Vec<Input> = common.inputs.iter().map(|s| Input::parse(s)).collect();
+    let sources = Sources::open(&inputs, &params.read)?;
+    if common.explain {
+        explain(&params);
+    }
+    let pipeline = Pipeline::new(params)?;
+    let progress = Bar::new(common.quiet);
+    let analysis = pipeline.run(&sources, &progress);
+    progress.finish();
+    let unreadable: Vec<_> = analysis
+        .docs
+        .iter()
+        .filter_map(|d| match &d.skipped {
+            Some(samestory::pipeline::SkipReason::Unreadable(msg)) => Some(msg),
+            _ => None,
+        })
+        .collect();
+    for msg in &unreadable {
+        eprintln!("samestory: {msg}");
+    }
+    if common.strict && !unreadable.is_empty() {
+        return Err(Failure {
+            message: format!(
+                "{} unreadable record(s) and --strict is set",
+                unreadable.len()
+            ),
+            code: 2,
+        });
+    }
+    if !common.quiet {
+        summary(&analysis, started.elapsed().as_secs_f64());
+    }
+    Ok((analysis, sources))
+}
+
+fn explain(params: &Params) {
+    let lsh = params.lsh_params();
+    let measure = match params.measure {
+        Measure::Jaccard => "jaccard",
+        Measure::Containment => "containment",
+    };
+    eprintln!(
+        "samestory: threshold {} ({measure}), {} permutations → {} bands × {} rows{}",
+        params.threshold,
+        params.minhash.permutations,
+        lsh.bands,
+        lsh.rows,
+        if params.lsh.is_some() {
+            " (given)"
+        } else {
+            " (chosen)"
+        }
+    );
+    let probs: Vec<String> = [0.3, 0.5, 0.7, 0.9]
+        .iter()
+        .map(|&s| format!("J={s}: {:.3}", lsh.candidate_probability(s)))
+        .collect();
+    eprintln!(
+        "samestory: probability a pair becomes a candidate: {}",
+        probs.join(", ")
+    );
+}
+
+fn summary(a: &Analysis, seconds: f64) {
+    let s = &a.stats;
+    let skipped: usize = s.skipped.iter().map(|(_, n)| n).sum();
+    let reasons: Vec<String> = s.skipped.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let multi = a.clusters.iter().filter(|c| c.len() > 1).count();
+    let in_multi: usize = a
+        .clusters
+        .iter()
+        .filter(|c| c.len() > 1)
+        .map(|c| c.len())
+        .sum();
+    eprintln!(
+        "samestory: {} documents read, {} signed, {} skipped{}; {} candidate pairs, {} verified; \
+         {} clusters of 2+ holding {} documents; {:.2} s",
+        s.documents,
+        s.documents - skipped,
+        skipped,
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", reasons.join(", "))
+        },
+        s.candidates,
+        s.verified,
+        multi,
+        in_multi,
+        seconds
+    );
+}
+
+fn write(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), Failure> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    f(&mut out).and_then(|()| out.flush())?;
+    Ok(())
+}
+
+/// Copy the kept documents out: a second read of the inputs, so nothing is held in memory.
+fn write_kept(
+    path: &PathBuf,
+    sources: &Sources,
+    records: &[output::DedupRecord],
+) -> Result<(), Failure> {
+    use samestory::read::{Content, Record};
+    let file = std::fs::File::create(path).map_err(|e| Failure {
+        message: format!("{}: {e}", path.display()),
+        code: 2,
+    })?;
+    let mut out = io::BufWriter::new(file);
+    for (record, decision) in sources.records_with_raw().zip(records) {
+        if decision.status != output::Status::Kept {
+            continue;
+        }
+        if let Record::Document { document, .. } = record {
+            debug_assert_eq!(document.id, decision.id);
+            let line = match (&document.content, document.raw) {
+                (_, Some(raw)) => raw,
+                (Content::Text(text), None) => serde_json::json!({
+                    "id": document.id, "title": document.title, "text": text,
+                })
+                .to_string(),
+                (Content::Html(bytes), None) => {
+                    let page = samestory::extract::html_page(bytes);
+                    let text: Vec<&str> = page.blocks.iter().map(|b| b.text.as_str()).collect();
+                    serde_json::json!({
+                        "id": document.id, "title": page.title, "text": text.join("\n"),
+                    })
+                    .to_string()
+                }
+            };
+            writeln!(out, "{line}")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Progress on stderr when it is a terminal.
+struct Bar {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Bar {
+    fn new(quiet: bool) -> Bar {
+        let show = !quiet && io::stderr().is_terminal();
+        Bar {
+            bar: show.then(|| {
+                let bar = indicatif::ProgressBar::new(0);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{prefix:>9} [{bar:30}] {pos}/{len} {per_sec} {eta}",
+                    )
+                    .expect("static template")
+                    .progress_chars("=> "),
+                );
+                bar
+            }),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn stage(&self, name: &str, total: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_prefix(name.to_string());
+            bar.set_length(total);
+            bar.set_position(0);
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
+    }
+}

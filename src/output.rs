@@ -1,0 +1,317 @@
+//! Stage 10, output: an [`Analysis`] to JSON Lines records or a readable table.
+//!
+//! In: the pipeline's [`Analysis`]. Out: serializable records, one type per command. The
+//! wire format of each is documented on the type; fields are never removed within a major
+//! version, and new fields may be added.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::cluster::Cluster;
+use crate::pipeline::Analysis;
+
+/// One member of a story cluster.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Member {
+    /// Document id.
+    pub id: String,
+    /// Title, or `null` when unknown.
+    pub title: Option<String>,
+    /// Exact score of this member against the representative (1 for the representative).
+    pub similarity: f64,
+}
+
+/// One line of `samestory clusters` output.
+///
+/// # Wire format
+///
+/// ```json
+/// {"cluster": 1, "size": 3, "representative": "003.txt",
+///  "members": [{"id": "003.txt", "title": null, "similarity": 1.0},
+///              {"id": "001.txt", "title": null, "similarity": 0.21}, ...]}
+/// ```
+///
+/// - `cluster`: 1-based position in the output, which is sorted by size (largest first),
+///   then by representative id. Stable for the same input and parameters, whatever the
+///   thread count or input order.
+/// - `representative`: the document the cluster was founded on; every member's
+///   `similarity` is its exact score against it (under the run's measure).
+/// - `members`: representative first, then by similarity descending, then by id.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClusterRecord {
+    /// 1-based cluster number.
+    pub cluster: usize,
+    /// Number of members.
+    pub size: usize,
+    /// Representative document id.
+    pub representative: String,
+    /// Members, representative first.
+    pub members: Vec<Member>,
+}
+
+/// What `dedup` decided for one document.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The copy to keep (also every document without a duplicate).
+    Kept,
+    /// A near-duplicate of a kept document.
+    Duplicate,
+    /// Not signed: unreadable, empty after cleaning, or too short.
+    Skipped,
+}
+
+/// One line of `samestory dedup` output, one per input document, in input order.
+///
+/// # Wire format
+///
+/// ```json
+/// {"id": "b.html", "status": "duplicate", "duplicate_of": "a.html", "similarity": 0.93, "reason": null}
+/// {"id": "c.html", "status": "kept", "duplicate_of": null, "similarity": null, "reason": null}
+/// {"id": "d.html", "status": "skipped", "duplicate_of": null, "similarity": null, "reason": "empty after cleaning"}
+/// ```
+///
+/// - `status`: `kept`, `duplicate` or `skipped`. The counts add up to the documents read.
+/// - `duplicate_of`: for duplicates, the kept document's id.
+/// - `similarity`: for duplicates, the exact score against the kept document.
+/// - `reason`: for skipped documents, why (unreadable input with `path:line`, empty after
+///   cleaning, too short to sign).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DedupRecord {
+    /// Document id.
+    pub id: String,
+    /// Decision.
+    pub status: Status,
+    /// Kept document this one duplicates.
+    pub duplicate_of: Option<String>,
+    /// Exact score against the kept document.
+    pub similarity: Option<f64>,
+    /// Why the document was skipped.
+    pub reason: Option<String>,
+}
+
+/// The scores of one pair, from `similarity A B` and `similarity --pairs`.
+///
+/// # Wire format
+///
+/// ```json
+/// {"a": "001.txt", "b": "003.txt", "jaccard": 0.05, "containment_a": 0.1,
+///  "containment_b": 0.09, "minhash": 0.05, "shared": 35, "shingles_a": 350, "shingles_b": 380}
+/// ```
+///
+/// - `jaccard`: exact Jaccard of the two shingle sets.
+/// - `containment_a`: share of `a`'s shingles found in `b`; `containment_b` the reverse.
+/// - `minhash`: the MinHash estimate of the Jaccard (for comparison with the exact value).
+/// - `shared`, `shingles_a`, `shingles_b`: the set sizes behind the ratios.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PairRecord {
+    /// First document id.
+    pub a: String,
+    /// Second document id.
+    pub b: String,
+    /// Exact Jaccard.
+    pub jaccard: f64,
+    /// |A ∩ B| / |A|.
+    pub containment_a: f64,
+    /// |A ∩ B| / |B|.
+    pub containment_b: f64,
+    /// MinHash estimate of the Jaccard.
+    pub minhash: f64,
+    /// |A ∩ B|.
+    pub shared: usize,
+    /// |A|.
+    pub shingles_a: usize,
+    /// |B|.
+    pub shingles_b: usize,
+}
+
+/// Round a score for output: 4 decimals is what a person reads and keeps JSON short.
+pub fn round(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// Cluster records, `all` including singletons.
+pub fn cluster_records(analysis: &Analysis, all: bool) -> Vec<ClusterRecord> {
+    let member = |d: u32, s: f64| {
+        let doc = &analysis.docs[d as usize];
+        Member {
+            id: doc.id.clone(),
+            title: doc.title.clone(),
+            similarity: round(s),
+        }
+    };
+    analysis
+        .clusters
+        .iter()
+        .filter(|c| all || c.len() > 1)
+        .enumerate()
+        .map(|(i, c)| ClusterRecord {
+            cluster: i + 1,
+            size: c.len(),
+            representative: analysis.docs[c.representative as usize].id.clone(),
+            members: c.members.iter().map(|&(d, s)| member(d, s)).collect(),
+        })
+        .collect()
+}
+
+/// Dedup records: one per document, in input order.
+pub fn dedup_records(analysis: &Analysis) -> Vec<DedupRecord> {
+    let mut records: Vec<DedupRecord> = analysis
+        .docs
+        .iter()
+        .map(|d| DedupRecord {
+            id: d.id.clone(),
+            status: Status::Skipped,
+            duplicate_of: None,
+            similarity: None,
+            reason: d.skipped.as_ref().map(|r| r.message()),
+        })
+        .collect();
+    for c in &analysis.clusters {
+        let kept = &analysis.docs[c.representative as usize].id;
+        for &(d, s) in &c.members {
+            let r = &mut records[d as usize];
+            if d == c.representative {
+                r.status = Status::Kept;
+            } else {
+                r.status = Status::Duplicate;
+                r.duplicate_of = Some(kept.clone());
+                r.similarity = Some(round(s));
+            }
+        }
+    }
+    records
+}
+
+/// The pair record for documents `a` and `b` of an analysis.
+pub fn pair_record(analysis: &Analysis, a: u32, b: u32) -> PairRecord {
+    let s = analysis.similarity(a, b);
+    PairRecord {
+        a: analysis.docs[a as usize].id.clone(),
+        b: analysis.docs[b as usize].id.clone(),
+        jaccard: round(s.jaccard),
+        containment_a: round(s.containment_a),
+        containment_b: round(s.containment_b),
+        minhash: round(analysis.estimate(a, b)),
+        shared: s.shared,
+        shingles_a: analysis.docs[a as usize].shingles.len(),
+        shingles_b: analysis.docs[b as usize].shingles.len(),
+    }
+}
+
+/// Write records as JSON Lines.
+pub fn write_jsonl<T: Serialize>(out: &mut dyn Write, records: &[T]) -> io::Result<()> {
+    for r in records {
+        serde_json::to_writer(&mut *out, r)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Truncate to `width` characters for table cells.
+fn cell(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// A readable table of clusters: one row per member.
+pub fn write_cluster_table(out: &mut dyn Write, records: &[ClusterRecord]) -> io::Result<()> {
+    let id_width = records
+        .iter()
+        .flat_map(|r| r.members.iter().map(|m| m.id.chars().count()))
+        .max()
+        .unwrap_or(2)
+        .clamp(2, 48);
+    writeln!(
+        out,
+        "{:>7}  {:>4}  {:<id_width$}  {:>10}  title",
+        "cluster", "size", "id", "similarity"
+    )?;
+    for r in records {
+        for (i, m) in r.members.iter().enumerate() {
+            let (num, size) = if i == 0 {
+                (r.cluster.to_string(), r.size.to_string())
+            } else {
+                (String::new(), String::new())
+            };
+            let mark = if i == 0 { "rep" } else { "" };
+            let sim = if i == 0 {
+                mark.to_string()
+            } else {
+                format!("{:.3}", m.similarity)
+            };
+            writeln!(
+                out,
+                "{num:>7}  {size:>4}  {:<id_width$}  {sim:>10}  {}",
+                cell(&m.id, id_width),
+                cell(m.title.as_deref().unwrap_or(""), 60)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A readable table of dedup decisions.
+pub fn write_dedup_table(out: &mut dyn Write, records: &[DedupRecord]) -> io::Result<()> {
+    let id_width = records
+        .iter()
+        .map(|r| r.id.chars().count())
+        .max()
+        .unwrap_or(2)
+        .clamp(2, 48);
+    writeln!(
+        out,
+        "{:<id_width$}  {:<9}  {:>10}  duplicate of / reason",
+        "id", "status", "similarity"
+    )?;
+    for r in records {
+        let status = match r.status {
+            Status::Kept => "kept",
+            Status::Duplicate => "duplicate",
+            Status::Skipped => "skipped",
+        };
+        let sim = r.similarity.map(|s| format!("{s:.3}")).unwrap_or_default();
+        let detail = r
+            .duplicate_of
+            .as_deref()
+            .or(r.reason.as_deref())
+            .unwrap_or("");
+        writeln!(
+            out,
+            "{:<id_width$}  {status:<9}  {sim:>10}  {detail}",
+            cell(&r.id, id_width)
+        )?;
+    }
+    Ok(())
+}
+
+/// A readable table of pairs.
+pub fn write_pair_table(out: &mut dyn Write, records: &[PairRecord]) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:>8}  {:>8}  {:>8}  {:>8}  a / b",
+        "jaccard", "cont(a)", "cont(b)", "minhash"
+    )?;
+    for r in records {
+        writeln!(
+            out,
+            "{:>8.4}  {:>8.4}  {:>8.4}  {:>8.4}  {}  {}",
+            r.jaccard, r.containment_a, r.containment_b, r.minhash, r.a, r.b
+        )?;
+    }
+    Ok(())
+}
+
+/// Members of a cluster as ids (for tests and evaluation).
+pub fn member_ids<'a>(analysis: &'a Analysis, c: &Cluster) -> Vec<&'a str> {
+    c.members
+        .iter()
+        .map(|&(d, _)| analysis.docs[d as usize].id.as_str())
+        .collect()
+}

@@ -1,0 +1,641 @@
+//! The pipeline: every stage in order, and the one place that runs work in parallel.
+//!
+//! ```text
+//! read ─▶ extract ─▶ clean ─▶ tokenize ─▶ shingle ─▶ minhash ─▶ lsh ─▶ verify ─▶ cluster
+//! ```
+//!
+//! [`Pipeline::run`] reads the inputs in chunks, prepares each document in parallel (extract,
+//! classify blocks), then, once every page's blocks are known, drops blocks that recur
+//! across many pages, shingles and signs each document in parallel, bands the signatures,
+//! verifies every candidate pair exactly, and clusters the verified pairs. Page text is
+//! dropped once a document is shingled; what stays per document is its id, title, length,
+//! shingle set (for verification) and signature.
+//!
+//! Output never depends on thread count: parallel results are collected in input order, and
+//! candidate pairs are sorted before verification. Clustering uses a per-document rank by
+//! id, so shuffled input gives the same clusters.
+
+use std::time::Instant;
+
+use ahash::AHashMap;
+use rayon::prelude::*;
+
+use crate::clean::{self, CleanParams, Verdict};
+use crate::cluster::{self, Cluster, Edge};
+use crate::error::{Error, Result};
+use crate::extract::{self, Page};
+use crate::lsh::{self, LshParams};
+use crate::minhash::{MinHashParams, MinHasher, Signature};
+use crate::read::{Origin, RawDocument, ReadParams, Record, Sources};
+use crate::shingle::{self, ShingleKind, ShingleParams, Shingles};
+use crate::tokenize::Tokenizer;
+use crate::verify::{self, Measure, Similarity};
+
+/// Which copy of a duplicate group `dedup` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The longest text after cleaning (ties: smallest id). Independent of input order.
+    Longest,
+    /// The first in input order.
+    First,
+}
+
+/// Whether the run groups near-identical copies (`dedup`) or reports of one story
+/// (`clusters`); decides the founding order of clusters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Crawl deduplication: the kept copy founds its group.
+    Dedup(Keep),
+    /// Story clusters: the best-connected page founds its group.
+    Clusters,
+}
+
+/// All parameters of one run. Build with [`Params::dedup`] or [`Params::clusters`] (the two
+/// presets) and adjust fields; [`Params::validate`] checks them once.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// How to read inputs.
+    pub read: ReadParams,
+    /// How to clean pages.
+    pub clean: CleanParams,
+    /// How to shingle.
+    pub shingle: ShingleParams,
+    /// Signature length and seed.
+    pub minhash: MinHashParams,
+    /// Minimum exact score for a pair to count as similar, in [0, 1].
+    pub threshold: f64,
+    /// Which exact score the threshold applies to.
+    pub measure: Measure,
+    /// Bands and rows; `None` derives them from `threshold` ([`LshParams::for_threshold`]).
+    pub lsh: Option<LshParams>,
+    /// Grouping mode.
+    pub mode: Mode,
+}
+
+impl Params {
+    /// Preset for `dedup`: near-identical copies. Word 5-grams, Jaccard ≥ 0.5, keep longest.
+    pub fn dedup() -> Params {
+        Params {
+            read: ReadParams::default(),
+            clean: CleanParams::default(),
+            shingle: ShingleParams::default(),
+            minhash: MinHashParams::default(),
+            threshold: 0.5,
+            measure: Measure::Jaccard,
+            lsh: None,
+            mode: Mode::Dedup(Keep::Longest),
+        }
+    }
+
+    /// Preset for `clusters`: reports of one story. SpotSigs features, containment ≥ 0.2.
+    pub fn clusters() -> Params {
+        Params {
+            shingle: ShingleParams {
+                kind: ShingleKind::SpotSigs,
+                ngram: 3,
+                ..ShingleParams::default()
+            },
+            threshold: 0.2,
+            measure: Measure::Containment,
+            mode: Mode::Clusters,
+            ..Params::dedup()
+        }
+    }
+
+    /// The banding in force: the override, or the best for the threshold.
+    ///
+    /// With [`Measure::Containment`] a pair can pass with a Jaccard well below the
+    /// threshold (a short page inside a long one), so bands are tuned for half of it.
+    pub fn lsh_params(&self) -> LshParams {
+        self.lsh.unwrap_or_else(|| {
+            let t = match self.measure {
+                Measure::Jaccard => self.threshold,
+                Measure::Containment => self.threshold / 2.0,
+            };
+            LshParams::for_threshold(t, self.minhash.permutations)
+        })
+    }
+
+    /// Check every stage's parameters once, before any work.
+    pub fn validate(&self) -> Result<()> {
+        self.clean.validate()?;
+        self.shingle.validate()?;
+        self.minhash.validate()?;
+        if !(0.0..=1.0).contains(&self.threshold) {
+            return Err(Error::params("threshold must be within [0, 1]"));
+        }
+        self.lsh_params().validate(self.minhash.permutations)
+    }
+}
+
+/// Why a document was not signed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SkipReason {
+    /// The input could not be read or parsed; the message says where and why.
+    Unreadable(String),
+    /// Nothing was left after cleaning (or the document was empty).
+    Empty,
+    /// Fewer words than one shingle.
+    TooShort,
+}
+
+impl SkipReason {
+    /// A short machine-readable name for summaries: `unreadable`, `empty`, `too-short`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SkipReason::Unreadable(_) => "unreadable",
+            SkipReason::Empty => "empty",
+            SkipReason::TooShort => "too-short",
+        }
+    }
+
+    /// A sentence for people and for the `reason` field.
+    pub fn message(&self) -> String {
+        match self {
+            SkipReason::Unreadable(msg) => format!("unreadable: {msg}"),
+            SkipReason::Empty => "empty after cleaning".to_string(),
+            SkipReason::TooShort => "too short to sign (fewer words than one shingle)".to_string(),
+        }
+    }
+}
+
+/// One input document after the pipeline.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    /// The document id.
+    pub id: String,
+    /// The title, if known.
+    pub title: Option<String>,
+    /// Where it came from.
+    pub origin: Origin,
+    /// Characters of cleaned text (what `--keep longest` compares).
+    pub text_len: usize,
+    /// The shingle set (empty for skipped documents).
+    pub shingles: Shingles,
+    /// The signature, for signed documents.
+    pub signature: Option<Signature>,
+    /// Why the document was skipped, if it was.
+    pub skipped: Option<SkipReason>,
+}
+
+/// Counts for the end-of-run summary.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    /// Documents read (every record, skipped ones included).
+    pub documents: usize,
+    /// Skipped documents per reason kind, sorted by kind.
+    pub skipped: Vec<(&'static str, usize)>,
+    /// Candidate pairs proposed by LSH.
+    pub candidates: usize,
+    /// Candidate pairs that passed exact verification.
+    pub verified: usize,
+    /// Bytes of input text or HTML read.
+    pub bytes: u64,
+    /// Seconds spent reading and preparing (extract, clean).
+    pub prepare_seconds: f64,
+    /// Seconds spent shingling and signing.
+    pub sign_seconds: f64,
+    /// Seconds spent in LSH, verification and clustering.
+    pub group_seconds: f64,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// Every input document, in input order.
+    pub docs: Vec<Doc>,
+    /// Verified similar pairs, sorted by (a, b).
+    pub edges: Vec<Edge>,
+    /// Groups over the signed documents (singletons included), in a deterministic order:
+    /// by size descending, then by representative id.
+    pub clusters: Vec<Cluster>,
+    /// The banding used.
+    pub lsh: LshParams,
+    /// Counts.
+    pub stats: Stats,
+}
+
+impl Analysis {
+    /// The exact similarity of two documents of this analysis.
+    pub fn similarity(&self, a: u32, b: u32) -> Similarity {
+        verify::compare(
+            &self.docs[a as usize].shingles,
+            &self.docs[b as usize].shingles,
+        )
+    }
+
+    /// The MinHash estimate for two documents (0 if either is unsigned).
+    pub fn estimate(&self, a: u32, b: u32) -> f64 {
+        match (
+            &self.docs[a as usize].signature,
+            &self.docs[b as usize].signature,
+        ) {
+            (Some(x), Some(y)) => x.jaccard(y),
+            _ => 0.0,
+        }
+    }
+}
+
+/// Reports progress; the library never prints, so the binary decides how to show it.
+pub trait Progress: Sync {
+    /// A stage starts with `total` units of work (0 if unknown).
+    fn stage(&self, name: &str, total: u64);
+    /// `n` more units are done.
+    fn advance(&self, n: u64);
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn stage(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+}
+
+/// A document between preparation and signing: its blocks and the cleaner's verdicts.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Id, title and origin.
+    pub id: String,
+    /// Title from the input or the page.
+    pub title: Option<String>,
+    /// Where it came from.
+    pub origin: Origin,
+    /// Extracted page.
+    pub page: Page,
+    /// One verdict per block.
+    pub verdicts: Vec<Verdict>,
+    /// Stopword-list index of the page's language.
+    pub language: usize,
+    /// Set when the record could not be read.
+    pub unreadable: Option<String>,
+}
+
+impl Prepared {
+    /// The kept text, blocks joined by newlines.
+    pub fn kept_text(&self) -> String {
+        let mut out = String::new();
+        for (b, v) in self.page.blocks.iter().zip(&self.verdicts) {
+            if v.is_keep() {
+                if !out.is_empty() {
+                    out.push('\n');
+                }
+                out.push_str(&b.text);
+            }
+        }
+        out
+    }
+}
+
+/// Extract and classify one raw document (no corpus-level cleaning yet).
+pub fn prepare(origin: Origin, doc: &RawDocument, params: &CleanParams) -> Prepared {
+    let page = extract::extract(doc);
+    let language = clean::detect_language(&page.blocks, params);
+    let verdicts = clean::classify(&page.blocks, language, params);
+    Prepared {
+        id: doc.id.clone(),
+        title: page.title.clone(),
+        origin,
+        page,
+        verdicts,
+        language,
+        unreadable: None,
+    }
+}
+
+fn prepare_record(record: Record, params: &CleanParams) -> Prepared {
+    match record {
+        Record::Document { origin, document } => prepare(origin, &document, params),
+        Record::Skipped { origin, id, error } => Prepared {
+            id,
+            title: None,
+            origin,
+            page: Page::default(),
+            verdicts: Vec::new(),
+            language: 0,
+            unreadable: Some(error.to_string()),
+        },
+    }
+}
+
+/// Counts, per block key, the pages it appears on.
+#[derive(Debug, Default, Clone)]
+pub struct BlockCounts(AHashMap<u64, u32>);
+
+impl BlockCounts {
+    /// Count the distinct block keys of every prepared page.
+    pub fn from_pages(pages: &[Prepared]) -> BlockCounts {
+        let keys: Vec<Vec<u64>> = pages
+            .par_iter()
+            .map(|p| {
+                let mut keys: Vec<u64> = p
+                    .page
+                    .blocks
+                    .iter()
+                    .map(|b| clean::block_key(&b.text))
+                    .collect();
+                keys.sort_unstable();
+                keys.dedup();
+                keys
+            })
+            .collect();
+        let mut counts = AHashMap::new();
+        for k in keys.into_iter().flatten() {
+            *counts.entry(k).or_insert(0u32) += 1;
+        }
+        BlockCounts(counts)
+    }
+
+    /// Pages a block key appears on.
+    pub fn get(&self, key: u64) -> usize {
+        self.0.get(&key).copied().unwrap_or(0) as usize
+    }
+}
+
+/// Apply corpus-level cleaning to one prepared page.
+pub fn apply_repeated(p: &mut Prepared, counts: &BlockCounts, params: &CleanParams) {
+    clean::mark_repeated(&p.page.blocks, &mut p.verdicts, |k| counts.get(k), params);
+}
+
+/// Shingle and sign one prepared page.
+pub fn sign(p: Prepared, params: &Params, hasher: &MinHasher, tokenizer: &mut Tokenizer) -> Doc {
+    let mut doc = Doc {
+        id: p.id.clone(),
+        title: p.title.clone(),
+        origin: p.origin.clone(),
+        text_len: 0,
+        shingles: Shingles::default(),
+        signature: None,
+        skipped: None,
+    };
+    if let Some(msg) = p.unreadable {
+        doc.skipped = Some(SkipReason::Unreadable(msg));
+        return doc;
+    }
+    let text = p.kept_text();
+    doc.text_len = text.chars().count();
+    if text.trim().is_empty() {
+        doc.skipped = Some(SkipReason::Empty);
+        return doc;
+    }
+    doc.shingles = shingle::shingle(tokenizer.words(&text), p.language, &params.shingle);
+    if doc.shingles.is_empty() {
+        doc.skipped = Some(SkipReason::TooShort);
+        return doc;
+    }
+    doc.signature = Some(hasher.sign(&doc.shingles));
+    doc
+}
+
+/// Records read per parallel chunk.
+const CHUNK: usize = 2048;
+
+/// A configured pipeline.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    params: Params,
+    hasher: MinHasher,
+}
+
+impl Pipeline {
+    /// Validate `params` and draw the hash functions.
+    pub fn new(params: Params) -> Result<Pipeline> {
+        params.validate()?;
+        let hasher = MinHasher::new(&params.minhash);
+        Ok(Pipeline { params, hasher })
+    }
+
+    /// The parameters in force.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Read, prepare and clean every document of `sources`, without signing.
+    pub fn prepare_all(&self, sources: &Sources, progress: &dyn Progress) -> Vec<Prepared> {
+        progress.stage("reading", sources.total_bytes());
+        let mut pages = Vec::new();
+        let mut records = sources.records();
+        loop {
+            let chunk: Vec<Record> = records.by_ref().take(CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let prepared: Vec<Prepared> = chunk
+                .into_par_iter()
+                .map(|r| prepare_record(r, &self.params.clean))
+                .collect();
+            progress.advance(prepared.iter().map(|p| p.page.text_len() as u64).sum());
+            pages.extend(prepared);
+        }
+        if self.params.clean.enabled && self.params.clean.repeated_min_docs > 0 {
+            let counts = BlockCounts::from_pages(&pages);
+            pages
+                .par_iter_mut()
+                .for_each(|p| apply_repeated(p, &counts, &self.params.clean));
+        }
+        pages
+    }
+
+    /// Run every stage on `sources`.
+    pub fn run(&self, sources: &Sources, progress: &dyn Progress) -> Analysis {
+        let started = Instant::now();
+        let pages = self.prepare_all(sources, progress);
+        let bytes = pages.iter().map(|p| p.page.text_len() as u64).sum();
+        let prepare_seconds = started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        progress.stage("signing", pages.len() as u64);
+        let docs: Vec<Doc> = pages
+            .into_par_iter()
+            .map_init(Tokenizer::new, |tok, p| {
+                let d = sign(p, &self.params, &self.hasher, tok);
+                progress.advance(1);
+                d
+            })
+            .collect();
+        let sign_seconds = started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let mut analysis = self.group(docs, progress);
+        analysis.stats.bytes = bytes;
+        analysis.stats.prepare_seconds = prepare_seconds;
+        analysis.stats.sign_seconds = sign_seconds;
+        analysis.stats.group_seconds = started.elapsed().as_secs_f64();
+        analysis
+    }
+
+    /// LSH, verification and clustering over signed documents.
+    pub fn group(&self, docs: Vec<Doc>, progress: &dyn Progress) -> Analysis {
+        let lsh = self.params.lsh_params();
+        progress.stage("grouping", lsh.bands as u64);
+        let mut candidates: Vec<(u32, u32)> = (0..lsh.bands)
+            .into_par_iter()
+            .map(|band| {
+                let keys: Vec<Option<u64>> = docs
+                    .iter()
+                    .map(|d| d.signature.as_ref().map(|s| lsh::band_key(s, band, &lsh)))
+                    .collect();
+                let mut pairs = Vec::new();
+                lsh::band_pairs(&keys, &mut pairs);
+                progress.advance(1);
+                pairs
+            })
+            .flatten()
+            .collect();
+        candidates.par_sort_unstable();
+        candidates.dedup();
+
+        let measure = self.params.measure;
+        let threshold = self.params.threshold;
+        let edges: Vec<Edge> = candidates
+            .par_iter()
+            .filter_map(|&(a, b)| {
+                let s = verify::compare(&docs[a as usize].shingles, &docs[b as usize].shingles);
+                let score = s.score(measure);
+                (score >= threshold).then_some(Edge { a, b, score })
+            })
+            .collect();
+
+        let clusters = self.cluster(&docs, &edges);
+        let mut skipped: AHashMap<&'static str, usize> = AHashMap::new();
+        for d in &docs {
+            if let Some(r) = &d.skipped {
+                *skipped.entry(r.kind()).or_default() += 1;
+            }
+        }
+        let mut skipped: Vec<_> = skipped.into_iter().collect();
+        skipped.sort();
+        let stats = Stats {
+            documents: docs.len(),
+            skipped,
+            candidates: candidates.len(),
+            verified: edges.len(),
+            ..Stats::default()
+        };
+        Analysis {
+            docs,
+            edges,
+            clusters,
+            lsh,
+            stats,
+        }
+    }
+
+    fn cluster(&self, docs: &[Doc], edges: &[Edge]) -> Vec<Cluster> {
+        let n = docs.len();
+        // Rank by id (then input position): the order-independent tie-breaker.
+        let mut by_id: Vec<u32> = (0..n as u32).collect();
+        by_id.sort_by(|&a, &b| {
+            docs[a as usize]
+                .id
+                .cmp(&docs[b as usize].id)
+                .then(a.cmp(&b))
+        });
+        let mut rank = vec![0u32; n];
+        for (r, &d) in by_id.iter().enumerate() {
+            rank[d as usize] = r as u32;
+        }
+        let adj = cluster::adjacency(n, edges);
+        let signed = |d: &u32| docs[*d as usize].signature.is_some();
+        let order: Vec<u32> = match self.params.mode {
+            Mode::Clusters => cluster::order_by_degree(&adj, &rank),
+            Mode::Dedup(Keep::First) => (0..n as u32).collect(),
+            Mode::Dedup(Keep::Longest) => {
+                let mut o = by_id.clone();
+                o.sort_by(|&a, &b| {
+                    docs[b as usize]
+                        .text_len
+                        .cmp(&docs[a as usize].text_len)
+                        .then(rank[a as usize].cmp(&rank[b as usize]))
+                });
+                o
+            }
+        };
+        let order: Vec<u32> = order.into_iter().filter(signed).collect();
+        let mut clusters = cluster::cluster(&adj, &order);
+        clusters.retain(|c| docs[c.representative as usize].signature.is_some());
+        for c in &mut clusters {
+            c.members[1..].sort_by(|x, y| {
+                y.1.total_cmp(&x.1)
+                    .then(rank[x.0 as usize].cmp(&rank[y.0 as usize]))
+            });
+        }
+        clusters.sort_by(|x, y| {
+            y.len()
+                .cmp(&x.len())
+                .then(rank[x.representative as usize].cmp(&rank[y.representative as usize]))
+        });
+        clusters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::{Content, RawDocument};
+
+    fn doc(id: &str, text: &str) -> Prepared {
+        let raw = RawDocument {
+            id: id.into(),
+            title: None,
+            content: Content::Text(text.into()),
+            raw: None,
+        };
+        let origin = Origin {
+            path: id.into(),
+            line: None,
+        };
+        prepare(origin, &raw, &CleanParams::default())
+    }
+
+    const STORY: &str = "The minister said on Tuesday that the visit was aimed at showing the \
+        determination of the two countries to strengthen their ties, and he added that it would \
+        be the first of many such trips in the coming year, according to a statement.";
+
+    #[test]
+    fn empty_and_short_documents_are_skipped_not_matched() {
+        let p = Pipeline::new(Params::dedup()).unwrap();
+        let mut tok = Tokenizer::new();
+        let docs: Vec<Doc> = [doc("a", ""), doc("b", ""), doc("c", "Hi there.")]
+            .into_iter()
+            .map(|d| sign(d, p.params(), &p.hasher, &mut tok))
+            .collect();
+        assert_eq!(docs[0].skipped, Some(SkipReason::Empty));
+        let a = p.group(docs, &NoProgress);
+        assert!(a.edges.is_empty());
+        assert!(a.clusters.is_empty());
+    }
+
+    #[test]
+    fn copies_with_different_chrome_are_grouped() {
+        let p = Pipeline::new(Params::dedup()).unwrap();
+        let mut tok = Tokenizer::new();
+        let docs: Vec<Doc> = [
+            doc(
+                "a",
+                &format!("Home | World | Sport\n{STORY}\nComments are closed."),
+            ),
+            doc(
+                "b",
+                &format!("Menu Login Subscribe\n{STORY}\n© 2024 Example News"),
+            ),
+        ]
+        .into_iter()
+        .map(|d| sign(d, p.params(), &p.hasher, &mut tok))
+        .collect();
+        let a = p.group(docs, &NoProgress);
+        assert_eq!(a.edges.len(), 1);
+        assert_eq!(a.edges[0].score, 1.0);
+        assert_eq!(a.clusters.len(), 1);
+    }
+
+    #[test]
+    fn presets_validate() {
+        Params::dedup().validate().unwrap();
+        Params::clusters().validate().unwrap();
+        let mut p = Params::dedup();
+        p.threshold = 1.5;
+        assert!(p.validate().is_err());
+    }
+}
