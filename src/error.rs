@@ -110,6 +110,8 @@ impl fmt::Display for Error {
                 write!(f, "{line}:")?;
             }
             f.write_str(" ")?;
+        } else if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
         }
         f.write_str(&self.message)
     }

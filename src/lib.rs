@@ -19,7 +19,8 @@
 //!    unrelated stories do not chain through a bridging page.
 //! 10. [`output`]: JSON Lines records and tables.
 //!
-//! [`pipeline`] runs them in order and is the only place that runs work in parallel.
+//! [`pipeline`] runs them in order and is the only place that runs work in parallel;
+//! [`eval`] scores its clusters against gold labels.
 //!
 //! # Example
 //!
@@ -48,6 +49,7 @@
 pub mod clean;
 pub mod cluster;
 pub mod error;
+pub mod eval;
 pub mod extract;
 pub mod lsh;
 pub mod minhash;

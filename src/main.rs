@@ -9,6 +9,7 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use samestory::clean::{Stopwords, Verdict};
+use samestory::eval::{self, Labels};
 use samestory::lsh::LshParams;
 use samestory::output;
 use samestory::pipeline::{Analysis, Keep, Mode, Params, Pipeline, Progress};
@@ -56,6 +57,25 @@ enum Command {
         /// inputs: {"id", "title", "text"}) to FILE.
         #[arg(long, value_name = "FILE")]
         kept: Option<PathBuf>,
+    },
+    /// Score story clusters against gold labels: pairwise precision, recall, F1 and ARI.
+    ///
+    /// Runs the same pipeline as `clusters` (same flags and defaults), then compares its
+    /// clusters with the labels and lists the worst wrong merges and splits.
+    Eval {
+        #[command(flatten)]
+        common: Common,
+        /// TSV with a header holding `id` and `cluster` columns; ids match document ids
+        /// exactly or as a path suffix.
+        #[arg(long, value_name = "FILE")]
+        labels: PathBuf,
+        /// Score every threshold of FROM:TO:STEP (e.g. 0.05:0.5:0.05), one row each; the
+        /// documents are read and signed once.
+        #[arg(long, value_name = "FROM:TO:STEP")]
+        sweep: Option<String>,
+        /// How many of the worst merges and splits to list.
+        #[arg(long, default_value_t = 5)]
+        worst: usize,
     },
     /// Print the text that will be shingled: what the cleaner keeps of each document.
     ///
@@ -249,6 +269,38 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 OutputFormat::Table => output::write_dedup_table(out, &records),
             })
         }
+        Command::Eval {
+            common,
+            labels,
+            sweep,
+            worst,
+        } => {
+            let labels = Labels::from_tsv(&labels)?;
+            let params = params(&common, Params::clusters())?;
+            let thresholds = match &sweep {
+                Some(spec) => parse_sweep(spec)?,
+                None => vec![params.threshold],
+            };
+            let (analysis, _) = analyse(&common, params.clone())?;
+            let mut reports = Vec::new();
+            for &t in &thresholds {
+                let a = if sweep.is_some() {
+                    let p = Params {
+                        threshold: t,
+                        ..params.clone()
+                    };
+                    Pipeline::new(p)?.group(analysis.docs.clone(), &Bar::new(true))
+                } else {
+                    analysis.clone()
+                };
+                reports.push(eval::evaluate(&a, &labels, t, worst));
+            }
+            write(|out| match common.format {
+                OutputFormat::Json => output::write_jsonl(out, &reports),
+                OutputFormat::Table if sweep.is_some() => output::write_sweep_table(out, &reports),
+                OutputFormat::Table => output::write_eval_report(out, &reports[0]),
+            })
+        }
         Command::Clean {
             common,
             show_dropped,
@@ -357,6 +409,27 @@ fn run(cli: Cli) -> Result<(), Failure> {
             })
         }
     }
+}
+
+/// Parse `FROM:TO:STEP` into the thresholds it covers.
+fn parse_sweep(spec: &str) -> Result<Vec<f64>, Failure> {
+    let bad = || Failure {
+        message: format!("--sweep wants FROM:TO:STEP with 0 ≤ FROM ≤ TO ≤ 1 and STEP > 0, got {spec:?}"),
+        code: 2,
+    };
+    let parts: Vec<f64> = spec
+        .split(':')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    let [from, to, step] = parts[..] else {
+        return Err(bad());
+    };
+    if !(0.0..=1.0).contains(&from) || !(from..=1.0).contains(&to) || step <= 0.0 {
+        return Err(bad());
+    }
+    let count = ((to - from) / step + 1e-9).floor() as usize;
+    Ok((0..=count).map(|i| output::round(from + i as f64 * step)).collect())
 }
 
 /// Apply the shared flags to a preset.

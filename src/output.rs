@@ -308,6 +308,62 @@ pub fn write_pair_table(out: &mut dyn Write, records: &[PairRecord]) -> io::Resu
     Ok(())
 }
 
+/// The evaluation report for people.
+pub fn write_eval_report(out: &mut dyn Write, r: &crate::eval::Report) -> io::Result<()> {
+    writeln!(
+        out,
+        "documents {} (labelled {}), gold stories {}, predicted clusters of 2+ {}",
+        r.documents, r.labelled, r.stories, r.clusters
+    )?;
+    writeln!(
+        out,
+        "threshold {}  precision {:.4}  recall {:.4}  F1 {:.4}  ARI {:.4}",
+        r.threshold, r.precision, r.recall, r.f1, r.ari
+    )?;
+    if !r.merges.is_empty() {
+        writeln!(out, "worst merges (one predicted cluster, several stories):")?;
+        for m in &r.merges {
+            let stories: Vec<String> = m.stories.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            writeln!(
+                out,
+                "  {} wrong pairs: cluster of {} around {}: {}",
+                m.wrong_pairs,
+                m.size,
+                m.representative,
+                stories.join(", ")
+            )?;
+        }
+    }
+    if !r.splits.is_empty() {
+        writeln!(out, "worst splits (one story, several predicted clusters):")?;
+        for s in &r.splits {
+            let parts: Vec<String> = s.parts.iter().map(usize::to_string).collect();
+            writeln!(
+                out,
+                "  {} missed pairs: {} ({} pages) in parts of {}",
+                s.missed_pairs,
+                s.story,
+                s.size,
+                parts.join(" + ")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// One row per threshold of a sweep.
+pub fn write_sweep_table(out: &mut dyn Write, reports: &[crate::eval::Report]) -> io::Result<()> {
+    writeln!(out, "{:>9}  {:>9}  {:>6}  {:>6}  {:>6}  {:>8}", "threshold", "precision", "recall", "F1", "ARI", "clusters")?;
+    for r in reports {
+        writeln!(
+            out,
+            "{:>9}  {:>9.4}  {:>6.4}  {:>6.4}  {:>6.4}  {:>8}",
+            r.threshold, r.precision, r.recall, r.f1, r.ari, r.clusters
+        )?;
+    }
+    Ok(())
+}
+
 /// Members of a cluster as ids (for tests and evaluation).
 pub fn member_ids<'a>(analysis: &'a Analysis, c: &Cluster) -> Vec<&'a str> {
     c.members
