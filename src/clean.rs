@@ -40,8 +40,9 @@ pub struct CleanParams {
     /// Link density above which a block is navigation. Default 0.2.
     pub max_link_density: f32,
     /// A block whose exact text appears on at least this many pages of the input is chrome
-    /// unless it is long prose (see [`CleanParams::repeated_max_chars`]). Default 3;
-    /// 0 turns corpus-level cleaning off.
+    /// unless it is long prose (see [`CleanParams::repeated_max_chars`]). 0 turns
+    /// corpus-level cleaning off. Default 0: on the SpotSigs pages it removed syndicated
+    /// wire paragraphs (short, and on every copy) more than chrome (`docs/quality.md`).
     pub repeated_min_docs: usize,
     /// Repeated blocks at least this long (characters) and classified as prose are kept:
     /// a syndicated story's paragraphs recur too, and they are the story. Default 200.
@@ -60,7 +61,7 @@ impl Default for CleanParams {
             stopwords_low: 0.22,
             stopwords_high: 0.30,
             max_link_density: 0.2,
-            repeated_min_docs: 3,
+            repeated_min_docs: 0,
             repeated_max_chars: 200,
             language: None,
         }

@@ -15,6 +15,87 @@
 //! never in one cluster merely because of a third. The result depends only on the edges and
 //! the founding order, never on thread scheduling.
 
+/// Merge clusters whose pages are mostly similar to each other: clusters A and B merge when
+/// at least `min_density` of their |A|·|B| cross pairs are verified edges. Merges go in
+/// rounds, densest pair first, each cluster merging at most once per round, until no pair
+/// qualifies; the larger cluster's representative (earlier-founded on a tie) stays.
+///
+/// This is average linkage over the 0/1 "verified similar" relation, so a story that the
+/// centre rule split in two comes back together, while a bridge page, with edges to a few
+/// pages of each side, cannot pull two stories into one. Members' scores are not updated:
+/// callers recompute scores against the representative.
+pub fn merge_dense(
+    clusters: Vec<Cluster>,
+    adj: &[Vec<(u32, f64)>],
+    min_density: f64,
+) -> Vec<Cluster> {
+    let mut clusters = clusters;
+    loop {
+        let mut slot = vec![usize::MAX; adj.len()];
+        for (c, cluster) in clusters.iter().enumerate() {
+            for &(d, _) in &cluster.members {
+                slot[d as usize] = c;
+            }
+        }
+        // Cross edges per cluster pair (each edge seen from both ends; count once).
+        let mut cross: ahash::AHashMap<(usize, usize), u64> = ahash::AHashMap::new();
+        for (d, list) in adj.iter().enumerate() {
+            let a = slot[d];
+            if a == usize::MAX {
+                continue;
+            }
+            for &(nb, _) in list {
+                let b = slot[nb as usize];
+                if b != usize::MAX && a < b {
+                    *cross.entry((a, b)).or_default() += 1;
+                }
+            }
+        }
+        let mut candidates: Vec<(f64, u64, usize, usize)> = cross
+            .into_iter()
+            .filter_map(|((a, b), n)| {
+                let density = n as f64 / (clusters[a].len() * clusters[b].len()) as f64;
+                (density >= min_density).then_some((density, n, a, b))
+            })
+            .collect();
+        if candidates.is_empty() {
+            return clusters;
+        }
+        candidates.sort_by(|x, y| {
+            y.0.total_cmp(&x.0)
+                .then(y.1.cmp(&x.1))
+                .then(x.2.cmp(&y.2))
+                .then(x.3.cmp(&y.3))
+        });
+        let mut merged_into: Vec<Option<usize>> = vec![None; clusters.len()];
+        let mut touched = vec![false; clusters.len()];
+        for (_, _, a, b) in candidates {
+            if touched[a] || touched[b] {
+                continue;
+            }
+            touched[a] = true;
+            touched[b] = true;
+            // Clusters are in founding order, so `a < b` means a was founded first.
+            let (keep, gone) = if clusters[b].len() > clusters[a].len() {
+                (b, a)
+            } else {
+                (a, b)
+            };
+            merged_into[gone] = Some(keep);
+        }
+        let mut moved: Vec<Vec<(u32, f64)>> = vec![Vec::new(); clusters.len()];
+        for (c, target) in merged_into.iter().enumerate() {
+            if let Some(t) = target {
+                moved[*t].append(&mut clusters[c].members);
+            }
+        }
+        for (c, extra) in moved.into_iter().enumerate() {
+            clusters[c].members.extend(extra);
+        }
+        clusters.retain(|c| !c.members.is_empty());
+    }
+}
+
 /// A verified similar pair.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Edge {
@@ -190,6 +271,40 @@ mod tests {
         let clusters = cluster(&adj, &[0, 1, 2]);
         assert_eq!(clusters.len(), 2);
         assert_eq!(clusters[1].members, vec![(1, 1.0), (2, 0.9)]);
+    }
+
+    #[test]
+    fn dense_clusters_merge_and_bridges_do_not() {
+        // Two halves of one story (complete bipartite between {0,1} and {2,3}) merge; a
+        // bridge page 4 with one edge to each half does not join.
+        let edges = [
+            e(0, 1, 0.9),
+            e(2, 3, 0.9),
+            e(0, 2, 0.5),
+            e(0, 3, 0.5),
+            e(1, 2, 0.5),
+            e(1, 3, 0.5),
+            e(4, 0, 0.3),
+        ];
+        let adj = adjacency(5, &edges);
+        let split = vec![
+            Cluster {
+                representative: 0,
+                members: vec![(0, 1.0), (1, 0.9)],
+            },
+            Cluster {
+                representative: 2,
+                members: vec![(2, 1.0), (3, 0.9)],
+            },
+            Cluster {
+                representative: 4,
+                members: vec![(4, 1.0)],
+            },
+        ];
+        let merged = merge_dense(split, &adj, 0.5);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].len(), 4);
+        assert_eq!(merged[1].members, vec![(4, 1.0)]);
     }
 
     #[test]

@@ -41,7 +41,10 @@ impl Labels {
             columns.iter().position(|&c| c == name).ok_or_else(|| {
                 Error::new(
                     ErrorKind::Labels,
-                    format!("header has no {name:?} column (found: {})", columns.join(", ")),
+                    format!(
+                        "header has no {name:?} column (found: {})",
+                        columns.join(", ")
+                    ),
                 )
                 .with_line(1)
             })
@@ -263,7 +266,11 @@ pub fn evaluate(analysis: &Analysis, labels: &Labels, threshold: f64, worst: usi
             }
         })
         .collect();
-    splits.sort_by(|a, b| b.missed_pairs.cmp(&a.missed_pairs).then(a.story.cmp(&b.story)));
+    splits.sort_by(|a, b| {
+        b.missed_pairs
+            .cmp(&a.missed_pairs)
+            .then(a.story.cmp(&b.story))
+    });
     splits.truncate(worst);
 
     Report {

@@ -35,7 +35,8 @@ enum Command {
     /// List story clusters: which pages report the same story.
     ///
     /// One JSON line per cluster of 2+ documents (--all adds singletons), largest first.
-    /// Defaults: SpotSigs features (stopword-anchored, chain of 2), containment ≥ 0.2.
+    /// Defaults: word 5-grams, containment ≥ 0.08, clusters merged when most of their
+    /// cross pairs are similar.
     Clusters {
         #[command(flatten)]
         common: Common,
@@ -125,22 +126,21 @@ struct Common {
     /// JSON Lines field holding the title [default: title, when present].
     #[arg(long)]
     title_field: Option<String>,
-    /// Words per shingle [default: 5 for dedup and similarity, 3 for clusters].
-    #[arg(long)]
-    ngram: Option<usize>,
-    /// Shingle kind: consecutive words, or stopword-anchored SpotSigs.
-    /// [default: words for dedup and similarity, spotsigs for clusters]
-    #[arg(long, value_enum)]
-    shingle: Option<ShingleArg>,
+    /// Words per shingle.
+    #[arg(long, default_value_t = 5)]
+    ngram: usize,
+    /// Shingle kind: consecutive words, or stopword-anchored SpotSigs chains.
+    #[arg(long, value_enum, default_value_t = ShingleArg::Words)]
+    shingle: ShingleArg,
     /// MinHash signature length.
     #[arg(long, default_value_t = 128)]
     permutations: usize,
     /// Minimum exact score for a similar pair [default: 0.5 for dedup and similarity,
-    /// 0.2 for clusters].
+    /// 0.08 for clusters and eval].
     #[arg(long)]
     threshold: Option<f64>,
     /// Which exact score --threshold applies to [default: jaccard for dedup and
-    /// similarity, containment for clusters].
+    /// similarity, containment for clusters and eval].
     #[arg(long, value_enum)]
     measure: Option<MeasureArg>,
     /// LSH bands (with --rows) [default: chosen from --threshold].
@@ -159,6 +159,16 @@ struct Common {
     /// Shingle every block: no boilerplate removal.
     #[arg(long)]
     no_clean: bool,
+    /// Pages a block must appear on to be dropped as site chrome (0: never).
+    #[arg(long, default_value_t = 0, hide = true)]
+    repeated_min_docs: usize,
+    /// Repeated blocks at least this long (characters) are kept as syndicated prose.
+    #[arg(long, default_value_t = 200, hide = true)]
+    repeated_max_chars: usize,
+    /// clusters: merge two clusters when at least this share of their cross pairs are
+    /// similar (above 1: never).
+    #[arg(long, default_value_t = 0.5, hide = true)]
+    merge_density: f64,
     /// Stopword language (ISO 639-1 code, e.g. en) [default: detected per page].
     #[arg(long)]
     language: Option<String>,
@@ -414,7 +424,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
 /// Parse `FROM:TO:STEP` into the thresholds it covers.
 fn parse_sweep(spec: &str) -> Result<Vec<f64>, Failure> {
     let bad = || Failure {
-        message: format!("--sweep wants FROM:TO:STEP with 0 ≤ FROM ≤ TO ≤ 1 and STEP > 0, got {spec:?}"),
+        message: format!(
+            "--sweep wants FROM:TO:STEP with 0 ≤ FROM ≤ TO ≤ 1 and STEP > 0, got {spec:?}"
+        ),
         code: 2,
     };
     let parts: Vec<f64> = spec
@@ -429,7 +441,9 @@ fn parse_sweep(spec: &str) -> Result<Vec<f64>, Failure> {
         return Err(bad());
     }
     let count = ((to - from) / step + 1e-9).floor() as usize;
-    Ok((0..=count).map(|i| output::round(from + i as f64 * step)).collect())
+    Ok((0..=count)
+        .map(|i| output::round(from + i as f64 * step))
+        .collect())
 }
 
 /// Apply the shared flags to a preset.
@@ -442,15 +456,11 @@ fn params(common: &Common, mut params: Params) -> Result<Params, Failure> {
     params.read.id_field = common.id_field.clone();
     params.read.text_field = common.text_field.clone();
     params.read.title_field = common.title_field.clone();
-    if let Some(kind) = common.shingle {
-        params.shingle.kind = match kind {
-            ShingleArg::Words => ShingleKind::Words,
-            ShingleArg::Spotsigs => ShingleKind::SpotSigs,
-        };
-    }
-    if let Some(n) = common.ngram {
-        params.shingle.ngram = n;
-    }
+    params.shingle.kind = match common.shingle {
+        ShingleArg::Words => ShingleKind::Words,
+        ShingleArg::Spotsigs => ShingleKind::SpotSigs,
+    };
+    params.shingle.ngram = common.ngram;
     params.minhash.permutations = common.permutations;
     if let Some(t) = common.threshold {
         params.threshold = t;
@@ -464,7 +474,10 @@ fn params(common: &Common, mut params: Params) -> Result<Params, Failure> {
     if let (Some(bands), Some(rows)) = (common.bands, common.rows) {
         params.lsh = Some(LshParams { bands, rows });
     }
+    params.merge_density = common.merge_density;
     params.clean.enabled = !common.no_clean;
+    params.clean.repeated_min_docs = common.repeated_min_docs;
+    params.clean.repeated_max_chars = common.repeated_max_chars;
     params.clean.language = common.language.clone();
     params.validate()?;
     Ok(params)

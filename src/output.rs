@@ -321,7 +321,10 @@ pub fn write_eval_report(out: &mut dyn Write, r: &crate::eval::Report) -> io::Re
         r.threshold, r.precision, r.recall, r.f1, r.ari
     )?;
     if !r.merges.is_empty() {
-        writeln!(out, "worst merges (one predicted cluster, several stories):")?;
+        writeln!(
+            out,
+            "worst merges (one predicted cluster, several stories):"
+        )?;
         for m in &r.merges {
             let stories: Vec<String> = m.stories.iter().map(|(s, n)| format!("{s} {n}")).collect();
             writeln!(
@@ -353,7 +356,11 @@ pub fn write_eval_report(out: &mut dyn Write, r: &crate::eval::Report) -> io::Re
 
 /// One row per threshold of a sweep.
 pub fn write_sweep_table(out: &mut dyn Write, reports: &[crate::eval::Report]) -> io::Result<()> {
-    writeln!(out, "{:>9}  {:>9}  {:>6}  {:>6}  {:>6}  {:>8}", "threshold", "precision", "recall", "F1", "ARI", "clusters")?;
+    writeln!(
+        out,
+        "{:>9}  {:>9}  {:>6}  {:>6}  {:>6}  {:>8}",
+        "threshold", "precision", "recall", "F1", "ARI", "clusters"
+    )?;
     for r in reports {
         writeln!(
             out,

@@ -27,7 +27,7 @@ use crate::extract::{self, Page};
 use crate::lsh::{self, LshParams};
 use crate::minhash::{MinHashParams, MinHasher, Signature};
 use crate::read::{Origin, RawDocument, ReadParams, Record, Sources};
-use crate::shingle::{self, ShingleKind, ShingleParams, Shingles};
+use crate::shingle::{self, ShingleParams, Shingles};
 use crate::tokenize::Tokenizer;
 use crate::verify::{self, Measure, Similarity};
 
@@ -70,6 +70,9 @@ pub struct Params {
     pub lsh: Option<LshParams>,
     /// Grouping mode.
     pub mode: Mode,
+    /// In `clusters` mode, merge two clusters when at least this share of their cross pairs
+    /// are verified similar ([`cluster::merge_dense`]). Default 0.5; above 1 turns it off.
+    pub merge_density: f64,
 }
 
 impl Params {
@@ -84,18 +87,16 @@ impl Params {
             measure: Measure::Jaccard,
             lsh: None,
             mode: Mode::Dedup(Keep::Longest),
+            merge_density: 0.5,
         }
     }
 
-    /// Preset for `clusters`: reports of one story. SpotSigs features, containment ≥ 0.2.
+    /// Preset for `clusters`: reports of one story. Word 5-grams, containment ≥ 0.08 (one
+    /// page shares a passage with another), then dense-cluster merging. Measured against
+    /// SpotSigs features and other n and thresholds in `docs/quality.md`.
     pub fn clusters() -> Params {
         Params {
-            shingle: ShingleParams {
-                kind: ShingleKind::SpotSigs,
-                ngram: 3,
-                ..ShingleParams::default()
-            },
-            threshold: 0.2,
+            threshold: 0.08,
             measure: Measure::Containment,
             mode: Mode::Clusters,
             ..Params::dedup()
@@ -554,6 +555,21 @@ impl Pipeline {
         };
         let order: Vec<u32> = order.into_iter().filter(signed).collect();
         let mut clusters = cluster::cluster(&adj, &order);
+        if self.params.mode == Mode::Clusters && self.params.merge_density <= 1.0 {
+            clusters = cluster::merge_dense(clusters, &adj, self.params.merge_density);
+            // Scores against the (possibly new) representative, exactly.
+            for c in &mut clusters {
+                let rep = c.representative as usize;
+                for m in &mut c.members {
+                    m.1 = if m.0 as usize == rep {
+                        1.0
+                    } else {
+                        verify::compare(&docs[rep].shingles, &docs[m.0 as usize].shingles)
+                            .score(self.params.measure)
+                    };
+                }
+            }
+        }
         clusters.retain(|c| docs[c.representative as usize].signature.is_some());
         for c in &mut clusters {
             c.members[1..].sort_by(|x, y| {
