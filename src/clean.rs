@@ -544,7 +544,11 @@ mod tests {
     fn repeated_short_blocks_are_dropped_but_long_prose_stays() {
         let blocks = vec![Block::text("Comments are closed."), Block::text(PROSE)];
         let mut v = vec![Verdict::Keep, Verdict::Keep];
-        mark_repeated(&blocks, &mut v, |_| 10, &CleanParams::default());
+        let params = CleanParams {
+            repeated_min_docs: 3,
+            ..CleanParams::default()
+        };
+        mark_repeated(&blocks, &mut v, |_| 10, &params);
         assert_eq!(v, [Verdict::Drop(DropReason::Repeated), Verdict::Keep]);
     }
 

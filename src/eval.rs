@@ -162,10 +162,9 @@ pub fn evaluate(analysis: &Analysis, labels: &Labels, threshold: f64, worst: usi
             predicted[d as usize] = c;
         }
     }
-    let mut next = analysis.clusters.len();
-    for p in predicted.iter_mut().filter(|p| **p == usize::MAX) {
+    let unclustered = predicted.iter_mut().filter(|p| **p == usize::MAX);
+    for (next, p) in (analysis.clusters.len()..).zip(unclustered) {
         *p = next;
-        next += 1;
     }
     let mut story_index: AHashMap<&str, usize> = AHashMap::new();
     let mut story_names: Vec<&str> = Vec::new();
