@@ -80,13 +80,13 @@ impl CleanParams {
                 "stopwords_low must not exceed stopwords_high",
             ));
         }
-        if let Some(lang) = &self.language {
-            if Stopwords::get().language_index(lang).is_none() {
-                return Err(Error::params(format!(
-                    "no stopword list for language {lang:?}; known: {}",
-                    Stopwords::get().languages.join(", ")
-                )));
-            }
+        if let Some(lang) = &self.language
+            && Stopwords::get().language_index(lang).is_none()
+        {
+            return Err(Error::params(format!(
+                "no stopword list for language {lang:?}; known: {}",
+                Stopwords::get().languages.join(", ")
+            )));
         }
         Ok(())
     }

@@ -147,12 +147,19 @@ pub fn adjacency(n: usize, edges: &[Edge]) -> Vec<Vec<(u32, f64)>> {
 /// per-document order, e.g. by id).
 pub fn order_by_degree(adj: &[Vec<(u32, f64)>], rank: &[u32]) -> Vec<u32> {
     let mut order: Vec<u32> = (0..adj.len() as u32).collect();
-    let weight = |d: u32| adj[d as usize].iter().map(|&(_, s)| s).sum::<f64>();
+    // Scores summed as integers (micro-units): a float sum would depend on the order of the
+    // adjacency list, i.e. on input order, and break exact ties differently.
+    let weight = |d: u32| -> u64 {
+        adj[d as usize]
+            .iter()
+            .map(|&(_, s)| (s * 1e6).round() as u64)
+            .sum()
+    };
     order.sort_by(|&x, &y| {
         adj[y as usize]
             .len()
             .cmp(&adj[x as usize].len())
-            .then(weight(y).total_cmp(&weight(x)))
+            .then(weight(y).cmp(&weight(x)))
             .then(rank[x as usize].cmp(&rank[y as usize]))
     });
     order

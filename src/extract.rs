@@ -1,6 +1,6 @@
 //! Stage 2, extract: turn a raw document into a title and a list of text blocks.
 //!
-//! In: a [`RawDocument`](crate::read::RawDocument). Out: a [`Page`]: the title (from the JSON
+//! In: a [`RawDocument`]. Out: a [`Page`]: the title (from the JSON
 //! field or `<title>`) and [`Block`]s, the units the cleaner classifies.
 //!
 //! - HTML is decoded with the charset the page declares (BOM, then `<meta charset>` or

@@ -389,6 +389,18 @@ pub fn sign(p: Prepared, params: &Params, hasher: &MinHasher, tokenizer: &mut To
     doc
 }
 
+/// Document indices sorted by id (then input position): the order-independent tie-breaker.
+fn ids_in_order(docs: &[Doc]) -> Vec<u32> {
+    let mut by_id: Vec<u32> = (0..docs.len() as u32).collect();
+    by_id.sort_by(|&a, &b| {
+        docs[a as usize]
+            .id
+            .cmp(&docs[b as usize].id)
+            .then(a.cmp(&b))
+    });
+    by_id
+}
+
 /// Records read per parallel chunk.
 const CHUNK: usize = 2048;
 
@@ -470,17 +482,29 @@ impl Pipeline {
     pub fn group(&self, docs: Vec<Doc>, progress: &dyn Progress) -> Analysis {
         let lsh = self.params.lsh_params();
         progress.stage("grouping", lsh.bands as u64);
+        // Buckets are filled in id order so that the cap on giant buckets keeps the same
+        // pairs whatever the input order.
+        let by_id = ids_in_order(&docs);
         let mut candidates: Vec<(u32, u32)> = (0..lsh.bands)
             .into_par_iter()
             .map(|band| {
-                let keys: Vec<Option<u64>> = docs
+                let keys: Vec<Option<u64>> = by_id
                     .iter()
-                    .map(|d| d.signature.as_ref().map(|s| lsh::band_key(s, band, &lsh)))
+                    .map(|&d| {
+                        let sig = docs[d as usize].signature.as_ref();
+                        sig.map(|s| lsh::band_key(s, band, &lsh))
+                    })
                     .collect();
                 let mut pairs = Vec::new();
                 lsh::band_pairs(&keys, &mut pairs);
                 progress.advance(1);
                 pairs
+                    .into_iter()
+                    .map(|(a, b)| {
+                        let (a, b) = (by_id[a as usize], by_id[b as usize]);
+                        (a.min(b), a.max(b))
+                    })
+                    .collect::<Vec<_>>()
             })
             .flatten()
             .collect();
