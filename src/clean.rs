@@ -47,6 +47,9 @@ pub struct CleanParams {
     /// Repeated blocks at least this long (characters) and classified as prose are kept:
     /// a syndicated story's paragraphs recur too, and they are the story. Default 200.
     pub repeated_max_chars: usize,
+    /// When the classifier keeps no block of a document, keep every block not dropped for
+    /// links or copyright instead (short texts: headlines, sentences). Default `true`.
+    pub keep_all_if_empty: bool,
     /// Stopword language as an ISO 639-1 code (`"en"`), or `None` to detect it per page.
     /// Default `None`.
     pub language: Option<String>,
@@ -63,6 +66,7 @@ impl Default for CleanParams {
             max_link_density: 0.2,
             repeated_min_docs: 0,
             repeated_max_chars: 200,
+            keep_all_if_empty: true,
             language: None,
         }
     }
@@ -255,14 +259,28 @@ pub fn classify(blocks: &[Block], language: usize, params: &CleanParams) -> Vec<
         })
         .collect();
     let revised = revise(blocks, &initial);
-    revised
+    let mut verdicts: Vec<Verdict> = revised
         .into_iter()
         .map(|c| match c {
             Class::Good => Verdict::Keep,
             Class::Bad(reason) => Verdict::Drop(reason),
             Class::Short | Class::NearGood => Verdict::Drop(DropReason::ShortInChrome),
         })
-        .collect()
+        .collect();
+    // A text with no prose-like block at all (a headline, one sentence, a teaser) is all
+    // "short" to the classifier; it still is what it is. Keep whatever is not a link list
+    // or a copyright line rather than leave the document empty.
+    if params.keep_all_if_empty && !verdicts.iter().any(|v| v.is_keep()) {
+        for v in &mut verdicts {
+            if matches!(
+                v,
+                Verdict::Drop(DropReason::ShortInChrome | DropReason::FewStopwords)
+            ) {
+                *v = Verdict::Keep;
+            }
+        }
+    }
+    verdicts
 }
 
 /// Detect the language of a page from the words of all its blocks.

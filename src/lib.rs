@@ -20,7 +20,8 @@
 //! 10. [`output`]: JSON Lines records and tables.
 //!
 //! [`pipeline`] runs them in order and is the only place that runs work in parallel;
-//! [`eval`] scores its clusters against gold labels.
+//! [`eval`] scores its clusters against gold labels, and [`explain`] shows why two pages
+//! match.
 //!
 //! # Example
 //!
@@ -50,6 +51,7 @@ pub mod clean;
 pub mod cluster;
 pub mod error;
 pub mod eval;
+pub mod explain;
 pub mod extract;
 pub mod lsh;
 pub mod minhash;

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use samestory::clean::{Stopwords, Verdict};
 use samestory::eval::{self, Labels};
+use samestory::explain;
 use samestory::lsh::LshParams;
 use samestory::output;
 use samestory::pipeline::{Analysis, Keep, Mode, Params, Pipeline, Progress};
@@ -99,8 +100,12 @@ enum Command {
         #[command(flatten)]
         common: Common,
         /// List every pair of INPUT at or above --threshold instead of scoring two files.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "pairs_file")]
         pairs: bool,
+        /// Score the pairs listed in FILE (two tab-separated document ids a line; `#`
+        /// comments), whatever their score, instead of scoring two files.
+        #[arg(long, value_name = "FILE")]
+        pairs_file: Option<PathBuf>,
     },
 }
 
@@ -153,7 +158,8 @@ struct Common {
     #[arg(long)]
     threads: Option<usize>,
     /// Print the chosen bands and rows and the candidate probability at a few similarities
-    /// to stderr.
+    /// to stderr. With `similarity A B`, also list the longest shared passages and how many
+    /// shingles each side lost to cleaning.
     #[arg(long)]
     explain: bool,
     /// Shingle every block: no boilerplate removal.
@@ -378,15 +384,27 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             })
         }
-        Command::Similarity { common, pairs } => {
+        Command::Similarity {
+            common,
+            pairs,
+            pairs_file,
+        } => {
             let params = params(&common, Params::dedup())?;
+            if let Some(file) = pairs_file {
+                let (analysis, _) = analyse(&common, params)?;
+                let records = listed_pairs(&file, &analysis)?;
+                return write(|out| match common.format {
+                    OutputFormat::Json => output::write_jsonl(out, &records),
+                    OutputFormat::Table => output::write_pair_table(out, &records),
+                });
+            }
             if !pairs && common.inputs.len() != 2 {
                 return Err(Failure {
                     message: "similarity takes two files (or --pairs INPUT...)".into(),
                     code: 2,
                 });
             }
-            let (analysis, _) = analyse(&common, params)?;
+            let (analysis, sources) = analyse(&common, params.clone())?;
             let records: Vec<_> = if pairs {
                 analysis
                     .edges
@@ -411,6 +429,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         });
                     }
                 }
+                if common.explain {
+                    let mut record = serde_json::to_value(output::pair_record(&analysis, 0, 1))
+                        .expect("pair records serialize");
+                    let pipeline = Pipeline::new(params.clone())?;
+                    let pages = pipeline.prepare_all(&sources, &Bar::new(true));
+                    let why = explain::explain(&pages[0], &pages[1], &params.shingle, 5);
+                    record["explain"] = serde_json::to_value(&why).expect("explanations serialize");
+                    return write(|out| match common.format {
+                        OutputFormat::Json => writeln!(out, "{record}"),
+                        OutputFormat::Table => {
+                            output::write_pair_table(out, &[output::pair_record(&analysis, 0, 1)])?;
+                            output::write_explanation(out, &why)
+                        }
+                    });
+                }
                 vec![output::pair_record(&analysis, 0, 1)]
             };
             write(|out| match common.format {
@@ -419,6 +452,42 @@ fn run(cli: Cli) -> Result<(), Failure> {
             })
         }
     }
+}
+
+/// Score the id pairs listed in a file.
+fn listed_pairs(
+    file: &std::path::Path,
+    analysis: &Analysis,
+) -> Result<Vec<output::PairRecord>, Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| samestory::Error::io(file, e))?;
+    let index: std::collections::HashMap<&str, u32> = analysis
+        .docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.id.as_str(), i as u32))
+        .collect();
+    let mut records = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fail = |msg: String| Failure {
+            message: format!("{}:{}: {msg}", file.display(), n + 1),
+            code: 2,
+        };
+        let (a, b) = line
+            .split_once('\t')
+            .ok_or_else(|| fail("expected two tab-separated ids".into()))?;
+        let id = |x: &str| {
+            index
+                .get(x.trim())
+                .copied()
+                .ok_or_else(|| fail(format!("no document with id {:?} in the inputs", x.trim())))
+        };
+        records.push(output::pair_record(analysis, id(a)?, id(b)?));
+    }
+    Ok(records)
 }
 
 /// Parse `FROM:TO:STEP` into the thresholds it covers.

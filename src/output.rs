@@ -371,6 +371,22 @@ pub fn write_sweep_table(out: &mut dyn Write, reports: &[crate::eval::Report]) -
     Ok(())
 }
 
+/// Why two pages match, for people.
+pub fn write_explanation(out: &mut dyn Write, e: &crate::explain::Explanation) -> io::Result<()> {
+    writeln!(
+        out,
+        "shingles lost to cleaning: a {}, b {}; shared before cleaning: {}",
+        e.lost_to_cleaning_a, e.lost_to_cleaning_b, e.shared_before_cleaning
+    )?;
+    if e.passages.is_empty() {
+        writeln!(out, "no shared passage of one shingle or more")?;
+    }
+    for p in &e.passages {
+        writeln!(out, "shared passage ({} words): {}", p.words, p.text)?;
+    }
+    Ok(())
+}
+
 /// Members of a cluster as ids (for tests and evaluation).
 pub fn member_ids<'a>(analysis: &'a Analysis, c: &Cluster) -> Vec<&'a str> {
     c.members

@@ -96,7 +96,7 @@ pub fn hash_word(word: &str, seed: u64) -> u64 {
 }
 
 /// Combine consecutive word hashes into one shingle hash.
-fn hash_window(words: &[u64], seed: u64) -> u64 {
+pub fn hash_window(words: &[u64], seed: u64) -> u64 {
     let mut h = Xxh3::with_seed(seed);
     for w in words {
         h.update(&w.to_le_bytes());
