@@ -21,6 +21,7 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use crate::error::{Error, Result};
 use crate::extract::Block;
+use crate::tokenize::hash_word;
 
 /// Cleaning thresholds: jusText's, with stopword densities recalibrated for NLTK's lists.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,14 +40,12 @@ pub struct CleanParams {
     pub stopwords_high: f32,
     /// Link density above which a block is navigation. Default 0.2.
     pub max_link_density: f32,
-    /// A block whose exact text appears on at least this many pages of the input is chrome
-    /// unless it is long prose (see [`CleanParams::repeated_max_chars`]). 0 turns
-    /// corpus-level cleaning off. Default 0: on the SpotSigs pages it removed syndicated
-    /// wire paragraphs (short, and on every copy) more than chrome (`docs/quality.md`).
-    pub repeated_min_docs: usize,
-    /// Repeated blocks at least this long (characters) and classified as prose are kept:
-    /// a syndicated story's paragraphs recur too, and they are the story. Default 200.
-    pub repeated_max_chars: usize,
+    /// Corpus-level cleaning: a kept block whose text (case, digits and punctuation aside)
+    /// appears on pages of at least this many different first-pass clusters is chrome
+    /// (a wire service's copyright line, a site's standard paragraph). A syndicated story's
+    /// paragraphs recur too, but within one story's cluster, so they stay. 0 turns it off.
+    /// Default 3. Applies to story clusters (`clusters`, `eval`), not to `dedup`.
+    pub repeated_min_clusters: usize,
     /// When the classifier keeps no block of a document, keep every block not dropped for
     /// links or copyright instead (short texts: headlines, sentences). Default `true`.
     pub keep_all_if_empty: bool,
@@ -64,8 +63,7 @@ impl Default for CleanParams {
             stopwords_low: 0.22,
             stopwords_high: 0.30,
             max_link_density: 0.2,
-            repeated_min_docs: 0,
-            repeated_max_chars: 200,
+            repeated_min_clusters: 3,
             keep_all_if_empty: true,
             language: None,
         }
@@ -107,7 +105,7 @@ pub enum DropReason {
     ShortInChrome,
     /// A copyright line.
     Copyright,
-    /// The same text appears on many pages of the input.
+    /// The same text appears on pages of several different stories.
     Repeated,
 }
 
@@ -149,12 +147,15 @@ enum Class {
     Good,
 }
 
-/// The NLTK stopword lists of every language the `stop-words` crate ships, indexed so one
-/// hash lookup per word tells which languages list it.
+/// The NLTK stopword lists of every language the `stop-words` crate ships, keyed by word hash
+/// ([`crate::tokenize::hash_word`]) so one lookup per word, with no string built, tells which
+/// languages list it.
 #[derive(Debug)]
 pub struct Stopwords {
     languages: Vec<&'static str>,
-    words: AHashMap<&'static str, u64>,
+    words: AHashMap<u64, u64>,
+    anchors: AHashMap<u64, ()>,
+    english: usize,
 }
 
 impl Stopwords {
@@ -163,7 +164,8 @@ impl Stopwords {
         static LISTS: OnceLock<Stopwords> = OnceLock::new();
         LISTS.get_or_init(|| {
             let mut languages = Vec::new();
-            let mut words: AHashMap<&'static str, u64> = AHashMap::new();
+            let mut words: AHashMap<u64, u64> = AHashMap::new();
+            let mut norm = String::new();
             // Only ISO 639-1 lists: NLTK's "hinglish" is English plus Hindi words and would
             // win every English page.
             for &code in stop_words::available_languages()
@@ -180,10 +182,21 @@ impl Stopwords {
                 let bit = 1u64 << languages.len();
                 languages.push(code);
                 for &w in list {
-                    *words.entry(w).or_insert(0) |= bit;
+                    crate::tokenize::normalize_into(w, &mut norm);
+                    *words.entry(hash_word(&norm)).or_insert(0) |= bit;
                 }
             }
-            Stopwords { languages, words }
+            let english = languages.iter().position(|&l| l == "en").unwrap_or(0);
+            let anchors = crate::shingle::ENGLISH_ANCHORS
+                .iter()
+                .map(|w| (hash_word(w), ()))
+                .collect();
+            Stopwords {
+                languages,
+                words,
+                anchors,
+                english,
+            }
         })
     }
 
@@ -197,28 +210,48 @@ impl Stopwords {
         self.languages[index]
     }
 
-    /// Bitmask of the languages that list `word` (lowercase) as a stopword.
+    /// Bitmask of the languages that list the word with this hash as a stopword.
+    pub fn languages_of_hash(&self, hash: u64) -> u64 {
+        self.words.get(&hash).copied().unwrap_or(0)
+    }
+
+    /// Bitmask of the languages that list `word` (normalized) as a stopword.
     pub fn languages_of(&self, word: &str) -> u64 {
-        self.words.get(word).copied().unwrap_or(0)
+        self.languages_of_hash(hash_word(word))
     }
 
-    /// True if `word` (lowercase) is a stopword of the language at `index`.
+    /// True if `word` (normalized) is a stopword of the language at `index`.
     pub fn is_stopword(&self, word: &str, index: usize) -> bool {
-        self.languages_of(word) & (1 << index) != 0
+        self.is_stopword_hash(hash_word(word), index)
     }
 
-    /// The language whose list covers most of `words`; English on a tie or no evidence.
-    pub fn detect<'a>(&self, words: impl IntoIterator<Item = &'a str>) -> usize {
+    /// True if the word with this hash is a stopword of the language at `index`.
+    pub fn is_stopword_hash(&self, hash: u64, index: usize) -> bool {
+        self.languages_of_hash(hash) & (1 << index) != 0
+    }
+
+    /// True if the word with this hash anchors a SpotSigs chain in the language at `index`
+    /// (a short list for English, every stopword otherwise).
+    pub fn is_anchor(&self, hash: u64, index: usize) -> bool {
+        if index == self.english {
+            self.anchors.contains_key(&hash)
+        } else {
+            self.is_stopword_hash(hash, index)
+        }
+    }
+
+    /// The language whose list covers most of the words with these hashes; English on a tie
+    /// or no evidence.
+    pub fn detect(&self, hashes: impl IntoIterator<Item = u64>) -> usize {
         let mut counts = [0u32; 64];
-        for w in words {
-            let mut mask = self.languages_of(w);
+        for h in hashes {
+            let mut mask = self.languages_of_hash(h);
             while mask != 0 {
                 counts[mask.trailing_zeros() as usize] += 1;
                 mask &= mask - 1;
             }
         }
-        let english = self.language_index("en").unwrap_or(0);
-        let mut best = english;
+        let mut best = self.english;
         for (i, &c) in counts.iter().enumerate().take(self.languages.len()) {
             if c > counts[best] {
                 best = i;
@@ -228,32 +261,57 @@ impl Stopwords {
     }
 }
 
-/// Lowercased words of a block, for stopword counting.
-fn lower_words(text: &str) -> Vec<String> {
-    text.unicode_words()
-        .map(|w| w.to_lowercase().replace('\u{2019}', "'"))
+/// Words and stopwords of one block, for the chosen language.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockStats {
+    /// Words in the block.
+    pub words: usize,
+    /// Of which stopwords.
+    pub stopwords: usize,
+}
+
+/// Per-block word and stopword counts from the page's word hashes; `ends[i]` is the end of
+/// block `i`'s words in `hashes`.
+pub fn block_stats(hashes: &[u64], ends: &[usize], language: usize) -> Vec<BlockStats> {
+    let stopwords = Stopwords::get();
+    let mut start = 0;
+    ends.iter()
+        .map(|&end| {
+            let words = &hashes[start..end];
+            start = end;
+            BlockStats {
+                words: words.len(),
+                stopwords: words
+                    .iter()
+                    .filter(|&&h| stopwords.is_stopword_hash(h, language))
+                    .count(),
+            }
+        })
         .collect()
 }
 
-/// Classify the blocks of one page. `language` is a stopword-list index
-/// (see [`Stopwords::detect`]). Returns one verdict per block.
-pub fn classify(blocks: &[Block], language: usize, params: &CleanParams) -> Vec<Verdict> {
+/// The page language from its first words' hashes (or the configured one).
+pub fn detect_language(hashes: &[u64], params: &CleanParams) -> usize {
+    let stopwords = Stopwords::get();
+    match &params.language {
+        Some(code) => stopwords.language_index(code).unwrap_or(stopwords.english),
+        None => stopwords.detect(hashes.iter().take(2000).copied()),
+    }
+}
+
+/// Classify the blocks of one page from their [`BlockStats`]. Returns one verdict per block.
+pub fn classify(blocks: &[Block], stats: &[BlockStats], params: &CleanParams) -> Vec<Verdict> {
     if !params.enabled {
         return vec![Verdict::Keep; blocks.len()];
     }
-    let stopwords = Stopwords::get();
     let initial: Vec<Class> = blocks
         .iter()
-        .map(|b| {
-            let words = lower_words(&b.text);
-            let stops = words
-                .iter()
-                .filter(|w| stopwords.is_stopword(w, language))
-                .count();
-            let density = if words.is_empty() {
+        .zip(stats)
+        .map(|(b, s)| {
+            let density = if s.words == 0 {
                 0.0
             } else {
-                stops as f32 / words.len() as f32
+                s.stopwords as f32 / s.words as f32
             };
             initial_class(b, density, params)
         })
@@ -281,22 +339,6 @@ pub fn classify(blocks: &[Block], language: usize, params: &CleanParams) -> Vec<
         }
     }
     verdicts
-}
-
-/// Detect the language of a page from the words of all its blocks.
-pub fn detect_language(blocks: &[Block], params: &CleanParams) -> usize {
-    let stopwords = Stopwords::get();
-    if let Some(code) = &params.language {
-        return stopwords.language_index(code).unwrap_or(0);
-    }
-    let mut words = Vec::new();
-    for b in blocks {
-        words.extend(lower_words(&b.text));
-        if words.len() > 2000 {
-            break;
-        }
-    }
-    stopwords.detect(words.iter().map(String::as_str))
 }
 
 fn initial_class(block: &Block, density: f32, params: &CleanParams) -> Class {
@@ -467,27 +509,27 @@ pub fn block_key(text: &str) -> u64 {
     h.digest()
 }
 
-/// Corpus-level cleaning: drop kept blocks whose key occurs on at least
-/// `params.repeated_min_docs` pages, unless they are long prose (a syndicated paragraph),
-/// and count a repeated short block as chrome even where the classifier kept it.
-/// `doc_count` maps a block key to the number of pages it appears on.
+/// Corpus-level cleaning: drop kept blocks whose key was seen in at least
+/// `params.repeated_min_clusters` different clusters (`clusters_of(key)` says how many).
+/// Returns whether any verdict changed.
 pub fn mark_repeated(
     blocks: &[Block],
     verdicts: &mut [Verdict],
-    doc_count: impl Fn(u64) -> usize,
+    clusters_of: impl Fn(u64) -> usize,
     params: &CleanParams,
-) {
-    if !params.enabled || params.repeated_min_docs == 0 {
-        return;
+) -> bool {
+    if !params.enabled || params.repeated_min_clusters == 0 {
+        return false;
     }
+    let mut changed = false;
     for (block, verdict) in blocks.iter().zip(verdicts.iter_mut()) {
-        if !verdict.is_keep() || block.text.chars().count() >= params.repeated_max_chars {
-            continue;
-        }
-        if doc_count(block_key(&block.text)) >= params.repeated_min_docs {
+        if verdict.is_keep() && clusters_of(block_key(&block.text)) >= params.repeated_min_clusters
+        {
             *verdict = Verdict::Drop(DropReason::Repeated);
+            changed = true;
         }
     }
+    changed
 }
 
 #[cfg(test)]
@@ -496,6 +538,18 @@ mod tests {
 
     fn en() -> usize {
         Stopwords::get().language_index("en").unwrap()
+    }
+
+    fn classify_text(blocks: &[Block]) -> Vec<Verdict> {
+        let mut tok = crate::tokenize::Tokenizer::new();
+        let mut hashes = Vec::new();
+        let mut ends = Vec::new();
+        for b in blocks {
+            tok.hash_words(&b.text, &mut hashes);
+            ends.push(hashes.len());
+        }
+        let stats = block_stats(&hashes, &ends, en());
+        classify(blocks, &stats, &CleanParams::default())
     }
 
     const PROSE: &str = "The minister said on Tuesday that the visit was aimed at showing \
@@ -518,7 +572,7 @@ mod tests {
                 "© 2024 The Daily Example. All rights reserved by the publisher of this site.",
             ),
         ];
-        let v = classify(&blocks, en(), &CleanParams::default());
+        let v = classify_text(&blocks);
         assert_eq!(
             v,
             [
@@ -537,16 +591,16 @@ mod tests {
             Block::text("He did not say more."),
             Block::text(PROSE),
         ];
-        let v = classify(&blocks, en(), &CleanParams::default());
+        let v = classify_text(&blocks);
         assert!(v.iter().all(|v| v.is_keep()));
     }
 
     #[test]
     fn language_is_detected_from_stopwords() {
         let s = Stopwords::get();
-        let de = s.detect(["der", "die", "und", "nicht", "putin"]);
+        let de = s.detect(["der", "die", "und", "nicht", "putin"].map(hash_word));
         assert_eq!(s.language_code(de), "de");
-        assert_eq!(s.language_code(s.detect(["zzz"])), "en");
+        assert_eq!(s.language_code(s.detect([hash_word("zzz")])), "en");
     }
 
     #[test]
@@ -559,14 +613,17 @@ mod tests {
     }
 
     #[test]
-    fn repeated_short_blocks_are_dropped_but_long_prose_stays() {
-        let blocks = vec![Block::text("Comments are closed."), Block::text(PROSE)];
+    fn blocks_seen_in_several_clusters_are_dropped() {
+        let blocks = vec![Block::text("AP. All rights reserved."), Block::text(PROSE)];
         let mut v = vec![Verdict::Keep, Verdict::Keep];
-        let params = CleanParams {
-            repeated_min_docs: 3,
-            ..CleanParams::default()
-        };
-        mark_repeated(&blocks, &mut v, |_| 10, &params);
+        let wire_line = block_key("AP. All rights reserved.");
+        let changed = mark_repeated(
+            &blocks,
+            &mut v,
+            |k| if k == wire_line { 5 } else { 1 },
+            &CleanParams::default(),
+        );
+        assert!(changed);
         assert_eq!(v, [Verdict::Drop(DropReason::Repeated), Verdict::Keep]);
     }
 

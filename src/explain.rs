@@ -65,10 +65,7 @@ pub fn explain(
     let wa = words(&a.kept_text(), &mut tok);
     let wb = words(&b.kept_text(), &mut tok);
     let window = |w: &[String]| -> Vec<u64> {
-        let hashes: Vec<u64> = w
-            .iter()
-            .map(|x| shingle::hash_word(x, params.seed))
-            .collect();
+        let hashes: Vec<u64> = w.iter().map(|x| crate::tokenize::hash_word(x)).collect();
         hashes
             .windows(n)
             .map(|win| shingle::hash_window(win, params.seed))
@@ -119,7 +116,9 @@ pub fn explain(
     }
 
     let shingles = |text: &str, lang: usize, tok: &mut Tokenizer| {
-        shingle::shingle(tok.words(text), lang, params)
+        let mut hashes = Vec::new();
+        tok.hash_words(text, &mut hashes);
+        shingle::shingle(&hashes, lang, params)
     };
     let kept_a = shingles(&a.kept_text(), a.language, &mut tok);
     let kept_b = shingles(&b.kept_text(), b.language, &mut tok);
@@ -139,7 +138,6 @@ pub fn explain(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clean::CleanParams;
     use crate::read::{Content, Origin, RawDocument};
 
     fn prepared(text: &str) -> Prepared {
@@ -153,7 +151,8 @@ mod tests {
             path: "x".into(),
             line: None,
         };
-        crate::pipeline::prepare(origin, &raw, &CleanParams::default())
+        let params = crate::pipeline::Params::dedup();
+        crate::pipeline::prepare(origin, &raw, &params, &mut Tokenizer::new())
     }
 
     const SHARED: &str = "The minister said on Tuesday that the visit was aimed at showing the \

@@ -59,15 +59,18 @@ impl Page {
     }
 }
 
-/// Lines longer than this many words are split into sentences.
-const SENTENCE_SPLIT_WORDS: usize = 80;
+/// Lines longer than this many words are split into sentences: a page whose line breaks were
+/// folded away, or a wall of text, still gives the cleaner units to judge. Ordinary
+/// paragraphs are far shorter, and sentence segmentation is costly, so they are left whole.
+const SENTENCE_SPLIT_WORDS: usize = 250;
 
-/// Extract title and blocks from a raw document.
-pub fn extract(doc: &RawDocument) -> Page {
+/// Extract title and blocks from a raw document. `sentences`: split very long text lines
+/// into sentences (what the cleaner needs; pointless work without it).
+pub fn extract(doc: &RawDocument, sentences: bool) -> Page {
     match &doc.content {
         Content::Text(text) => Page {
             title: doc.title.clone(),
-            blocks: text_blocks(text),
+            blocks: text_blocks(text, sentences),
             lossy: false,
         },
         Content::Html(bytes) => {
@@ -80,15 +83,15 @@ pub fn extract(doc: &RawDocument) -> Page {
     }
 }
 
-/// Split text into blocks: lines, and sentences of very long lines.
-pub fn text_blocks(text: &str) -> Vec<Block> {
+/// Split text into blocks: lines, and (with `sentences`) sentences of very long lines.
+pub fn text_blocks(text: &str, sentences: bool) -> Vec<Block> {
     let mut blocks = Vec::new();
     for line in text.lines() {
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
-        if line.split_whitespace().nth(SENTENCE_SPLIT_WORDS).is_some() {
+        if sentences && line.split_whitespace().nth(SENTENCE_SPLIT_WORDS).is_some() {
             for sentence in line.unicode_sentences() {
                 push_folded(&mut blocks, sentence, 0.0, false);
             }
@@ -378,9 +381,10 @@ mod tests {
 
     #[test]
     fn text_blocks_split_lines_and_long_lines() {
-        let blocks = text_blocks("Title\n\n  para one \n");
+        let blocks = text_blocks("Title\n\n  para one \n", true);
         assert_eq!(blocks, [Block::text("Title"), Block::text("para one")]);
-        let long = "Word after word goes on. ".repeat(40);
-        assert!(text_blocks(&long).len() > 10);
+        let long = "Word after word goes on. ".repeat(80);
+        assert!(text_blocks(&long, true).len() > 10);
+        assert_eq!(text_blocks(&long, false).len(), 1);
     }
 }

@@ -165,12 +165,10 @@ struct Common {
     /// Shingle every block: no boilerplate removal.
     #[arg(long)]
     no_clean: bool,
-    /// Pages a block must appear on to be dropped as site chrome (0: never).
-    #[arg(long, default_value_t = 0, hide = true)]
-    repeated_min_docs: usize,
-    /// Repeated blocks at least this long (characters) are kept as syndicated prose.
-    #[arg(long, default_value_t = 200, hide = true)]
-    repeated_max_chars: usize,
+    /// clusters: drop blocks found in at least this many different first-pass clusters
+    /// (0: never).
+    #[arg(long, default_value_t = 3, hide = true)]
+    repeated_min_clusters: usize,
     /// clusters: merge two clusters when at least this share of their cross pairs are
     /// similar (above 1: never).
     #[arg(long, default_value_t = 0.5, hide = true)]
@@ -545,8 +543,7 @@ fn params(common: &Common, mut params: Params) -> Result<Params, Failure> {
     }
     params.merge_density = common.merge_density;
     params.clean.enabled = !common.no_clean;
-    params.clean.repeated_min_docs = common.repeated_min_docs;
-    params.clean.repeated_max_chars = common.repeated_max_chars;
+    params.clean.repeated_min_clusters = common.repeated_min_clusters;
     params.clean.language = common.language.clone();
     params.validate()?;
     Ok(params)

@@ -3,9 +3,12 @@
 //! In: [`Shingles`]. Out: a [`Signature`] of `permutations` u32 values whose agreement
 //! rate estimates the Jaccard similarity of two shingle sets (Broder, 1997).
 //!
-//! Each "permutation" is a multiply-add-shift hash `h_i(x) = (a_i·x + b_i) >> 32` over the
-//! 32-bit fold of a shingle hash, with `a_i`, `b_i` drawn from the documented seed
-//! (Dietzfelbinger's scheme: 2-independent, one multiply per value, and it vectorises).
+//! Each "permutation" is a multiply-add-shift hash `h_i(x) = ((a_i·x + b_i) mod 2⁶⁴) >> 32`
+//! of the 32-bit shingle value `x`, with an odd 64-bit `a_i` and a 64-bit `b_i` drawn from the
+//! documented seed: Dietzfelbinger's multiply-add-shift, 2-independent for 32-bit keys. (A
+//! 32-bit `a_i` is not enough: `h` becomes nearly monotone in `x` and every permutation
+//! picks the same minimum.) With `x` below 2³², `a_i·x` is two 32×32→64-bit multiplies,
+//! which SIMD units do natively, so the min-reduction over a page's shingles vectorises.
 
 use crate::error::{Error, Result};
 use crate::shingle::Shingles;
@@ -112,16 +115,27 @@ impl MinHasher {
     /// The signature of a shingle set. An empty set gets all-`u32::MAX` values; callers skip
     /// such documents rather than let them match each other.
     pub fn sign(&self, shingles: &Shingles) -> Signature {
-        let mut mins = vec![u32::MAX; self.mul.len()];
-        for &h in shingles.iter() {
-            let x = (h ^ (h >> 32)) & 0xFFFF_FFFF;
-            for ((m, &a), &b) in mins.iter_mut().zip(&self.mul).zip(&self.add) {
-                let v = (a.wrapping_mul(x).wrapping_add(b) >> 32) as u32;
-                *m = (*m).min(v);
-            }
-        }
+        let xs = shingles.as_slice();
+        let mins: Vec<u32> = self
+            .mul
+            .iter()
+            .zip(&self.add)
+            .map(|(&a, &b)| min_hash(xs, a, b))
+            .collect();
         Signature(mins.into_boxed_slice())
     }
+}
+
+/// The minimum of `h(x) = ((a·x + b) mod 2⁶⁴) >> 32` over `xs`. A plain loop the compiler
+/// turns into SIMD multiply-add-shift-min over several shingles at once.
+#[inline]
+fn min_hash(xs: &[u32], a: u64, b: u64) -> u32 {
+    let mut m = u32::MAX;
+    for &x in xs {
+        let v = (a.wrapping_mul(x as u64).wrapping_add(b) >> 32) as u32;
+        m = m.min(v);
+    }
+    m
 }
 
 #[cfg(test)]
@@ -142,12 +156,9 @@ mod tests {
             seed: 7,
         });
         // |A ∩ B| = 500, |A ∪ B| = 1500: J = 1/3.
-        let a = Shingles::from_hashes((0..1000u64).map(|i| i.wrapping_mul(0x9E37_79B9)).collect());
-        let b = Shingles::from_hashes(
-            (500..1500u64)
-                .map(|i| i.wrapping_mul(0x9E37_79B9))
-                .collect(),
-        );
+        let h = |i: u32| i.wrapping_mul(0x9E37_79B9);
+        let a = Shingles::from_hashes((0..1000).map(h).collect());
+        let b = Shingles::from_hashes((500..1500).map(h).collect());
         let est = m.sign(&a).jaccard(&m.sign(&b));
         assert!((est - 1.0 / 3.0).abs() < 0.07, "estimate {est}");
     }

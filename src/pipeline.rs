@@ -4,12 +4,14 @@
 //! read ─▶ extract ─▶ clean ─▶ tokenize ─▶ shingle ─▶ minhash ─▶ lsh ─▶ verify ─▶ cluster
 //! ```
 //!
-//! [`Pipeline::run`] reads the inputs in chunks, prepares each document in parallel (extract,
-//! classify blocks), then, once every page's blocks are known, drops blocks that recur
-//! across many pages, shingles and signs each document in parallel, bands the signatures,
-//! verifies every candidate pair exactly, and clusters the verified pairs. Page text is
-//! dropped once a document is shingled; what stays per document is its id, title, length,
-//! shingle set (for verification) and signature.
+//! [`Pipeline::run`] reads the inputs in chunks and, for each chunk in parallel, parses,
+//! extracts, tokenizes each block once (word hashes serve both the cleaner's stopword counts
+//! and the shingles), classifies blocks, shingles and signs; reading the next chunk overlaps
+//! with processing this one. Page text is dropped as soon as a document is signed: what stays
+//! per document is its id, title, length, shingle set (32-bit values, for exact verification)
+//! and signature. Then it bands the signatures, verifies every candidate pair exactly, and
+//! clusters the verified pairs. Only corpus-level cleaning (off by default) needs every
+//! page's blocks before signing, and then holds them.
 //!
 //! Output never depends on thread count: parallel results are collected in input order, and
 //! candidate pairs are sorted before verification. Clustering uses a per-document rank by
@@ -26,8 +28,8 @@ use crate::error::{Error, Result};
 use crate::extract::{self, Page};
 use crate::lsh::{self, LshParams};
 use crate::minhash::{MinHashParams, MinHasher, Signature};
-use crate::read::{Origin, RawDocument, ReadParams, Record, Sources};
-use crate::shingle::{self, ShingleParams, Shingles};
+use crate::read::{Origin, Pending, RawDocument, ReadParams, Record, Sources};
+use crate::shingle::{self, ShingleKind, ShingleParams, Shingles};
 use crate::tokenize::Tokenizer;
 use crate::verify::{self, Measure, Similarity};
 
@@ -169,7 +171,7 @@ pub struct Doc {
     pub title: Option<String>,
     /// Where it came from.
     pub origin: Origin,
-    /// Characters of cleaned text (what `--keep longest` compares).
+    /// Bytes of cleaned text (what `--keep longest` compares).
     pub text_len: usize,
     /// The shingle set (empty for skipped documents).
     pub shingles: Shingles,
@@ -190,11 +192,9 @@ pub struct Stats {
     pub candidates: usize,
     /// Candidate pairs that passed exact verification.
     pub verified: usize,
-    /// Bytes of input text or HTML read.
+    /// Bytes of input read (JSON lines, text or HTML).
     pub bytes: u64,
-    /// Seconds spent reading and preparing (extract, clean).
-    pub prepare_seconds: f64,
-    /// Seconds spent shingling and signing.
+    /// Seconds spent reading, extracting, cleaning, shingling and signing.
     pub sign_seconds: f64,
     /// Seconds spent in LSH, verification and clustering.
     pub group_seconds: f64,
@@ -269,6 +269,10 @@ pub struct Prepared {
     pub verdicts: Vec<Verdict>,
     /// Stopword-list index of the page's language.
     pub language: usize,
+    /// Hashes of the words of every block, in order.
+    pub hashes: Vec<u64>,
+    /// `ends[i]`: end of block `i`'s words in `hashes`.
+    pub ends: Vec<usize>,
     /// Set when the record could not be read.
     pub unreadable: Option<String>,
 }
@@ -289,11 +293,33 @@ impl Prepared {
     }
 }
 
-/// Extract and classify one raw document (no corpus-level cleaning yet).
-pub fn prepare(origin: Origin, doc: &RawDocument, params: &CleanParams) -> Prepared {
-    let page = extract::extract(doc);
-    let language = clean::detect_language(&page.blocks, params);
-    let verdicts = clean::classify(&page.blocks, language, params);
+/// Extract, tokenize and classify one raw document (no corpus-level cleaning yet).
+pub fn prepare(
+    origin: Origin,
+    doc: &RawDocument,
+    params: &Params,
+    tokenizer: &mut Tokenizer,
+) -> Prepared {
+    let page = extract::extract(doc, params.clean.enabled);
+    let mut hashes = Vec::new();
+    let mut ends = Vec::with_capacity(page.blocks.len());
+    for b in &page.blocks {
+        tokenizer.hash_words(&b.text, &mut hashes);
+        ends.push(hashes.len());
+    }
+    let clean = &params.clean;
+    let needs_language = clean.enabled || params.shingle.kind == ShingleKind::SpotSigs;
+    let language = if needs_language {
+        clean::detect_language(&hashes, clean)
+    } else {
+        clean::Stopwords::get().language_index("en").unwrap_or(0)
+    };
+    let verdicts = if clean.enabled {
+        let stats = clean::block_stats(&hashes, &ends, language);
+        clean::classify(&page.blocks, &stats, clean)
+    } else {
+        vec![Verdict::Keep; page.blocks.len()]
+    };
     Prepared {
         id: doc.id.clone(),
         title: page.title.clone(),
@@ -301,13 +327,15 @@ pub fn prepare(origin: Origin, doc: &RawDocument, params: &CleanParams) -> Prepa
         page,
         verdicts,
         language,
+        hashes,
+        ends,
         unreadable: None,
     }
 }
 
-fn prepare_record(record: Record, params: &CleanParams) -> Prepared {
+fn prepare_record(record: Record, params: &Params, tokenizer: &mut Tokenizer) -> Prepared {
     match record {
-        Record::Document { origin, document } => prepare(origin, &document, params),
+        Record::Document { origin, document } => prepare(origin, &document, params, tokenizer),
         Record::Skipped { origin, id, error } => Prepared {
             id,
             title: None,
@@ -315,52 +343,72 @@ fn prepare_record(record: Record, params: &CleanParams) -> Prepared {
             page: Page::default(),
             verdicts: Vec::new(),
             language: 0,
+            hashes: Vec::new(),
+            ends: Vec::new(),
             unreadable: Some(error.to_string()),
         },
     }
 }
 
-/// Counts, per block key, the pages it appears on.
-#[derive(Debug, Default, Clone)]
-pub struct BlockCounts(AHashMap<u64, u32>);
-
-impl BlockCounts {
-    /// Count the distinct block keys of every prepared page.
-    pub fn from_pages(pages: &[Prepared]) -> BlockCounts {
-        let keys: Vec<Vec<u64>> = pages
-            .par_iter()
-            .map(|p| {
-                let mut keys: Vec<u64> = p
-                    .page
-                    .blocks
-                    .iter()
-                    .map(|b| clean::block_key(&b.text))
-                    .collect();
-                keys.sort_unstable();
-                keys.dedup();
-                keys
-            })
-            .collect();
-        let mut counts = AHashMap::new();
-        for k in keys.into_iter().flatten() {
-            *counts.entry(k).or_insert(0u32) += 1;
+/// Corpus-level cleaning over a first pass: sign every page, cluster, then drop the kept
+/// blocks whose text appears in pages of at least `repeated_min_clusters` different clusters
+/// ([`clean::mark_repeated`]). Returns how many pages changed.
+fn drop_repeated(pipeline: &Pipeline, pages: &mut [Prepared], progress: &dyn Progress) -> usize {
+    let docs: Vec<Doc> = pages
+        .par_iter()
+        .map(|p| sign(p, &pipeline.params, &pipeline.hasher))
+        .collect();
+    let first = pipeline.group(docs, progress);
+    // Cluster of each page; pages in no cluster are their own.
+    let mut cluster_of: Vec<u32> = (0..pages.len() as u32).map(|i| u32::MAX - i).collect();
+    for (c, cluster) in first.clusters.iter().enumerate() {
+        for &(d, _) in &cluster.members {
+            cluster_of[d as usize] = c as u32;
         }
-        BlockCounts(counts)
     }
-
-    /// Pages a block key appears on.
-    pub fn get(&self, key: u64) -> usize {
-        self.0.get(&key).copied().unwrap_or(0) as usize
+    let cap = pipeline.params.clean.repeated_min_clusters;
+    let keys: Vec<Vec<u64>> = pages
+        .par_iter()
+        .map(|p| {
+            let mut keys: Vec<u64> = p
+                .page
+                .blocks
+                .iter()
+                .zip(&p.verdicts)
+                .filter(|(_, v)| v.is_keep())
+                .map(|(b, _)| clean::block_key(&b.text))
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            keys
+        })
+        .collect();
+    let mut seen: AHashMap<u64, Vec<u32>> = AHashMap::new();
+    for (d, page_keys) in keys.iter().enumerate() {
+        for &k in page_keys {
+            let clusters = seen.entry(k).or_default();
+            if clusters.len() < cap && !clusters.contains(&cluster_of[d]) {
+                clusters.push(cluster_of[d]);
+            }
+        }
     }
-}
-
-/// Apply corpus-level cleaning to one prepared page.
-pub fn apply_repeated(p: &mut Prepared, counts: &BlockCounts, params: &CleanParams) {
-    clean::mark_repeated(&p.page.blocks, &mut p.verdicts, |k| counts.get(k), params);
+    let clusters_of = |k: u64| seen.get(&k).map_or(0, Vec::len);
+    pages
+        .par_iter_mut()
+        .map(|p| {
+            let changed = clean::mark_repeated(
+                &p.page.blocks,
+                &mut p.verdicts,
+                clusters_of,
+                &pipeline.params.clean,
+            );
+            usize::from(changed)
+        })
+        .sum()
 }
 
 /// Shingle and sign one prepared page.
-pub fn sign(p: Prepared, params: &Params, hasher: &MinHasher, tokenizer: &mut Tokenizer) -> Doc {
+pub fn sign(p: &Prepared, params: &Params, hasher: &MinHasher) -> Doc {
     let mut doc = Doc {
         id: p.id.clone(),
         title: p.title.clone(),
@@ -370,17 +418,37 @@ pub fn sign(p: Prepared, params: &Params, hasher: &MinHasher, tokenizer: &mut To
         signature: None,
         skipped: None,
     };
-    if let Some(msg) = p.unreadable {
-        doc.skipped = Some(SkipReason::Unreadable(msg));
+    if let Some(msg) = &p.unreadable {
+        doc.skipped = Some(SkipReason::Unreadable(msg.clone()));
         return doc;
     }
-    let text = p.kept_text();
-    doc.text_len = text.chars().count();
-    if text.trim().is_empty() {
+    let kept = p.verdicts.iter().filter(|v| v.is_keep()).count();
+    let words: std::borrow::Cow<'_, [u64]> = if kept == p.verdicts.len() {
+        std::borrow::Cow::Borrowed(&p.hashes)
+    } else {
+        let mut words = Vec::with_capacity(p.hashes.len());
+        let mut start = 0;
+        for (&end, v) in p.ends.iter().zip(&p.verdicts) {
+            if v.is_keep() {
+                words.extend_from_slice(&p.hashes[start..end]);
+            }
+            start = end;
+        }
+        std::borrow::Cow::Owned(words)
+    };
+    doc.text_len = p
+        .page
+        .blocks
+        .iter()
+        .zip(&p.verdicts)
+        .filter(|(_, v)| v.is_keep())
+        .map(|(b, _)| b.text.len())
+        .sum();
+    if words.is_empty() {
         doc.skipped = Some(SkipReason::Empty);
         return doc;
     }
-    doc.shingles = shingle::shingle(tokenizer.words(&text), p.language, &params.shingle);
+    doc.shingles = shingle::shingle(&words, p.language, &params.shingle);
     if doc.shingles.is_empty() {
         doc.skipped = Some(SkipReason::TooShort);
         return doc;
@@ -424,55 +492,88 @@ impl Pipeline {
         &self.params
     }
 
-    /// Read, prepare and clean every document of `sources`, without signing.
+    /// Read, prepare and clean every document of `sources`, without signing; corpus-level
+    /// cleaning applied. Holds every page: for `clean`, `similarity --explain` and runs with
+    /// corpus-level cleaning.
     pub fn prepare_all(&self, sources: &Sources, progress: &dyn Progress) -> Vec<Prepared> {
         progress.stage("reading", sources.total_bytes());
         let mut pages = Vec::new();
-        let mut records = sources.records();
+        let mut pending = sources.pending();
         loop {
-            let chunk: Vec<Record> = records.by_ref().take(CHUNK).collect();
+            let chunk: Vec<Pending> = pending.by_ref().take(CHUNK).collect();
             if chunk.is_empty() {
                 break;
             }
+            progress.advance(chunk.iter().map(|p| p.len_bytes() as u64).sum());
+            let read = sources.params();
             let prepared: Vec<Prepared> = chunk
                 .into_par_iter()
-                .map(|r| prepare_record(r, &self.params.clean))
+                .map_init(Tokenizer::new, |tok, p| {
+                    prepare_record(p.parse(read, false), &self.params, tok)
+                })
                 .collect();
-            progress.advance(prepared.iter().map(|p| p.page.text_len() as u64).sum());
             pages.extend(prepared);
         }
-        if self.params.clean.enabled && self.params.clean.repeated_min_docs > 0 {
-            let counts = BlockCounts::from_pages(&pages);
-            pages
-                .par_iter_mut()
-                .for_each(|p| apply_repeated(p, &counts, &self.params.clean));
+        if self.corpus_cleaning() {
+            drop_repeated(self, &mut pages, progress);
         }
         pages
+    }
+
+    /// Whether this run cleans at corpus level (needs every page before signing).
+    fn corpus_cleaning(&self) -> bool {
+        self.params.clean.enabled
+            && self.params.clean.repeated_min_clusters > 0
+            && self.params.mode == Mode::Clusters
+    }
+
+    /// Parse, prepare and sign one chunk in parallel, results in input order.
+    fn sign_chunk(&self, chunk: Vec<Pending>, sources: &Sources) -> Vec<Doc> {
+        let read = sources.params();
+        chunk
+            .into_par_iter()
+            .map_init(Tokenizer::new, |tok, p| {
+                let prepared = prepare_record(p.parse(read, false), &self.params, tok);
+                sign(&prepared, &self.params, &self.hasher)
+            })
+            .collect()
     }
 
     /// Run every stage on `sources`.
     pub fn run(&self, sources: &Sources, progress: &dyn Progress) -> Analysis {
         let started = Instant::now();
-        let pages = self.prepare_all(sources, progress);
-        let bytes = pages.iter().map(|p| p.page.text_len() as u64).sum();
-        let prepare_seconds = started.elapsed().as_secs_f64();
-
-        let started = Instant::now();
-        progress.stage("signing", pages.len() as u64);
-        let docs: Vec<Doc> = pages
-            .into_par_iter()
-            .map_init(Tokenizer::new, |tok, p| {
-                let d = sign(p, &self.params, &self.hasher, tok);
-                progress.advance(1);
-                d
-            })
-            .collect();
+        let mut bytes = 0u64;
+        let docs: Vec<Doc> = if self.corpus_cleaning() {
+            let pages = self.prepare_all(sources, progress);
+            bytes = pages.iter().map(|p| p.page.text_len() as u64).sum();
+            pages
+                .par_iter()
+                .map(|p| sign(p, &self.params, &self.hasher))
+                .collect()
+        } else {
+            progress.stage("reading", sources.total_bytes());
+            let mut docs = Vec::new();
+            let mut pending = sources.pending();
+            let mut chunk: Vec<Pending> = pending.by_ref().take(CHUNK).collect();
+            while !chunk.is_empty() {
+                let chunk_bytes: u64 = chunk.iter().map(|p| p.len_bytes() as u64).sum();
+                // Read the next chunk while this one is processed.
+                let (next, signed) = rayon::join(
+                    || pending.by_ref().take(CHUNK).collect::<Vec<_>>(),
+                    || self.sign_chunk(chunk, sources),
+                );
+                docs.extend(signed);
+                bytes += chunk_bytes;
+                progress.advance(chunk_bytes);
+                chunk = next;
+            }
+            docs
+        };
         let sign_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
         let mut analysis = self.group(docs, progress);
         analysis.stats.bytes = bytes;
-        analysis.stats.prepare_seconds = prepare_seconds;
         analysis.stats.sign_seconds = sign_seconds;
         analysis.stats.group_seconds = started.elapsed().as_secs_f64();
         analysis
@@ -626,7 +727,7 @@ mod tests {
             path: id.into(),
             line: None,
         };
-        prepare(origin, &raw, &CleanParams::default())
+        prepare(origin, &raw, &Params::dedup(), &mut Tokenizer::new())
     }
 
     const STORY: &str = "The minister said on Tuesday that the visit was aimed at showing the \
@@ -636,10 +737,9 @@ mod tests {
     #[test]
     fn empty_and_short_documents_are_skipped_not_matched() {
         let p = Pipeline::new(Params::dedup()).unwrap();
-        let mut tok = Tokenizer::new();
         let docs: Vec<Doc> = [doc("a", ""), doc("b", ""), doc("c", "Hi there.")]
             .into_iter()
-            .map(|d| sign(d, p.params(), &p.hasher, &mut tok))
+            .map(|d| sign(&d, p.params(), &p.hasher))
             .collect();
         assert_eq!(docs[0].skipped, Some(SkipReason::Empty));
         let a = p.group(docs, &NoProgress);
@@ -650,7 +750,6 @@ mod tests {
     #[test]
     fn copies_with_different_chrome_are_grouped() {
         let p = Pipeline::new(Params::dedup()).unwrap();
-        let mut tok = Tokenizer::new();
         let docs: Vec<Doc> = [
             doc(
                 "a",
@@ -662,7 +761,7 @@ mod tests {
             ),
         ]
         .into_iter()
-        .map(|d| sign(d, p.params(), &p.hasher, &mut tok))
+        .map(|d| sign(&d, p.params(), &p.hasher))
         .collect();
         let a = p.group(docs, &NoProgress);
         assert_eq!(a.edges.len(), 1);

@@ -273,22 +273,31 @@ impl Sources {
     }
 
     /// The records of every input, in order. Can be called more than once.
-    pub fn records(&self) -> Records<'_> {
-        Records {
-            sources: self,
-            next_source: 0,
-            current: None,
-            keep_raw: false,
-        }
+    pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        let params = &self.params;
+        self.pending().map(move |p| p.parse(params, false))
     }
 
     /// Like [`Sources::records`], but JSON Lines documents also carry their original line
     /// in [`RawDocument::raw`] (to copy kept documents out unchanged).
-    pub fn records_with_raw(&self) -> Records<'_> {
+    pub fn records_with_raw(&self) -> impl Iterator<Item = Record> + '_ {
+        let params = &self.params;
+        self.pending().map(move |p| p.parse(params, true))
+    }
+
+    /// The records of every input, in order, with JSON Lines records not yet parsed: reading
+    /// is sequential, parsing ([`Pending::parse`]) can then run in parallel.
+    pub fn pending(&self) -> Records<'_> {
         Records {
-            keep_raw: true,
-            ..self.records()
+            sources: self,
+            next_source: 0,
+            current: None,
         }
+    }
+
+    /// The read parameters these sources were opened with.
+    pub fn params(&self) -> &ReadParams {
+        &self.params
     }
 }
 
@@ -334,29 +343,70 @@ fn path_id(path: &Path) -> String {
     parts.join("/")
 }
 
+/// A record as read, before JSON parsing.
+#[derive(Debug)]
+pub enum Pending {
+    /// Already a record (whole-file formats, read errors).
+    Done(Record),
+    /// One JSON Lines line, to be parsed.
+    Line {
+        /// Where it came from.
+        origin: Origin,
+        /// The id used when the line has no id field: `source:line`.
+        fallback_id: String,
+        /// The line without its line break.
+        bytes: Vec<u8>,
+    },
+}
+
+impl Pending {
+    /// Parse into a record. `keep_raw` keeps the original line in [`RawDocument::raw`].
+    pub fn parse(self, params: &ReadParams, keep_raw: bool) -> Record {
+        match self {
+            Pending::Done(record) => record,
+            Pending::Line {
+                origin,
+                fallback_id,
+                bytes,
+            } => parse_line(origin, fallback_id, &bytes, params, keep_raw),
+        }
+    }
+
+    /// Input bytes behind this record (for progress).
+    pub fn len_bytes(&self) -> usize {
+        match self {
+            Pending::Line { bytes, .. } => bytes.len(),
+            Pending::Done(Record::Document { document, .. }) => match &document.content {
+                Content::Text(t) => t.len(),
+                Content::Html(b) => b.len(),
+            },
+            Pending::Done(Record::Skipped { .. }) => 0,
+        }
+    }
+}
+
 /// Iterator over the records of [`Sources`], one file at a time.
 pub struct Records<'a> {
     sources: &'a Sources,
     next_source: usize,
     current: Option<Lines<'a>>,
-    keep_raw: bool,
 }
 
 /// The open JSON Lines stream being read.
 struct Lines<'a> {
     source: &'a Source,
-    reader: Box<dyn BufRead + 'a>,
+    reader: Box<dyn BufRead + Send + 'a>,
     line: u64,
     buf: Vec<u8>,
 }
 
 impl Iterator for Records<'_> {
-    type Item = Record;
+    type Item = Pending;
 
-    fn next(&mut self) -> Option<Record> {
+    fn next(&mut self) -> Option<Pending> {
         loop {
             if let Some(lines) = &mut self.current {
-                match next_line(lines, &self.sources.params, self.keep_raw) {
+                match next_line(lines) {
                     Some(record) => return Some(record),
                     None => self.current = None,
                 }
@@ -366,14 +416,14 @@ impl Iterator for Records<'_> {
             let reader = match self.open(source) {
                 Ok(reader) => reader,
                 Err(error) => {
-                    return Some(Record::Skipped {
+                    return Some(Pending::Done(Record::Skipped {
                         origin: Origin {
                             path: source.path.clone(),
                             line: None,
                         },
                         id: source.id.clone(),
                         error,
-                    });
+                    }));
                 }
             };
             match source.format {
@@ -386,7 +436,7 @@ impl Iterator for Records<'_> {
                     });
                 }
                 InputFormat::Text | InputFormat::Html => {
-                    return Some(read_whole(source, reader));
+                    return Some(Pending::Done(read_whole(source, reader)));
                 }
             }
         }
@@ -394,13 +444,13 @@ impl Iterator for Records<'_> {
 }
 
 impl<'a> Records<'a> {
-    fn open(&self, source: &'a Source) -> Result<Box<dyn BufRead + 'a>> {
-        let raw: Box<dyn Read + 'a> = if source.path == Path::new(STDIN_NAME) {
+    fn open(&self, source: &'a Source) -> Result<Box<dyn BufRead + Send + 'a>> {
+        let raw: Box<dyn Read + Send + 'a> = if source.path == Path::new(STDIN_NAME) {
             Box::new(self.sources.stdin.as_deref().unwrap_or_default())
         } else {
             Box::new(File::open(&source.path).map_err(|e| Error::io(&source.path, e))?)
         };
-        let raw: Box<dyn Read + 'a> = if source.gzip {
+        let raw: Box<dyn Read + Send + 'a> = if source.gzip {
             Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(raw)))
         } else {
             raw
@@ -409,7 +459,7 @@ impl<'a> Records<'a> {
     }
 }
 
-fn read_whole(source: &Source, mut reader: Box<dyn BufRead + '_>) -> Record {
+fn read_whole(source: &Source, mut reader: Box<dyn BufRead + Send + '_>) -> Record {
     let origin = Origin {
         path: source.path.clone(),
         line: None,
@@ -460,11 +510,11 @@ fn decode_utf8(mut bytes: Vec<u8>) -> Result<String> {
     })
 }
 
-fn next_line(lines: &mut Lines<'_>, params: &ReadParams, keep_raw: bool) -> Option<Record> {
+fn next_line(lines: &mut Lines<'_>) -> Option<Pending> {
     loop {
         lines.buf.clear();
         lines.line += 1;
-        let origin = || Origin {
+        let origin = Origin {
             path: lines.source.path.clone(),
             line: Some(lines.line),
         };
@@ -473,54 +523,68 @@ fn next_line(lines: &mut Lines<'_>, params: &ReadParams, keep_raw: bool) -> Opti
             Ok(_) => {}
             Err(e) => {
                 let error = Error::io(&lines.source.path, e).with_line(lines.line);
-                // A read error mid-stream (truncated gzip, ...) ends this file: report it once.
-                lines.buf.clear();
-                let record = Record::Skipped {
-                    origin: origin(),
+                // A read error mid-stream (truncated gzip, ...) ends this file: report it
+                // once, and make the next call end the file.
+                lines.reader = Box::new(std::io::empty());
+                return Some(Pending::Done(Record::Skipped {
+                    origin,
                     id: format!("{}:{}", lines.source.id, lines.line),
                     error,
-                };
-                // Make the next call end the file.
-                lines.reader = Box::new(std::io::empty());
-                return Some(record);
+                }));
             }
         }
         let line = trim_line(&lines.buf);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let fallback_id = || format!("{}:{}", lines.source.id, lines.line);
-        return Some(match parse_json_record(line, params) {
-            Ok(fields) => {
-                let id = fields.id.unwrap_or_else(fallback_id);
-                match fields.text {
-                    Some(text) => Record::Document {
-                        origin: origin(),
-                        document: RawDocument {
-                            id,
-                            title: fields.title,
-                            content: Content::Text(text),
-                            raw: keep_raw.then(|| String::from_utf8_lossy(line).into_owned()),
-                        },
-                    },
-                    None => Record::Skipped {
-                        origin: origin(),
+        return Some(Pending::Line {
+            origin,
+            fallback_id: format!("{}:{}", lines.source.id, lines.line),
+            bytes: line.to_vec(),
+        });
+    }
+}
+
+fn parse_line(
+    origin: Origin,
+    fallback_id: String,
+    line: &[u8],
+    params: &ReadParams,
+    keep_raw: bool,
+) -> Record {
+    let line_no = origin.line.unwrap_or(0);
+    match parse_json_record(line, params) {
+        Ok(fields) => {
+            let id = fields.id.unwrap_or(fallback_id);
+            match fields.text {
+                Some(text) => Record::Document {
+                    document: RawDocument {
                         id,
-                        error: Error::new(
-                            ErrorKind::Field,
-                            format!("no string field {:?}", params.text_field),
-                        )
-                        .with_path(&lines.source.path)
-                        .with_line(lines.line),
+                        title: fields.title,
+                        content: Content::Text(text),
+                        raw: keep_raw.then(|| String::from_utf8_lossy(line).into_owned()),
                     },
+                    origin,
+                },
+                None => {
+                    let error = Error::new(
+                        ErrorKind::Field,
+                        format!("no string field {:?}", params.text_field),
+                    )
+                    .with_path(&origin.path)
+                    .with_line(line_no);
+                    Record::Skipped { origin, id, error }
                 }
             }
-            Err(error) => Record::Skipped {
-                origin: origin(),
-                id: fallback_id(),
-                error: error.with_path(&lines.source.path).with_line(lines.line),
-            },
-        });
+        }
+        Err(error) => {
+            let error = error.with_path(&origin.path).with_line(line_no);
+            Record::Skipped {
+                origin,
+                id: fallback_id,
+                error,
+            }
+        }
     }
 }
 

@@ -1,21 +1,23 @@
-//! Stage 5, shingle: words to a set of 64-bit shingle hashes.
+//! Stage 5, shingle: word hashes to a set of shingle hashes.
 //!
-//! In: a page's normalized words. Out: [`Shingles`], the sorted, de-duplicated hashes of its
-//! features, which both the MinHash signature and the exact verification are computed from.
+//! In: a page's word hashes ([`crate::tokenize::hash_word`]) in reading order. Out:
+//! [`Shingles`], the sorted, de-duplicated 32-bit hashes of its features, from which both
+//! the MinHash signature and the exact verification are computed.
 //!
 //! Two kinds of feature ([`ShingleKind`]):
 //! - `Words`: every run of `ngram` consecutive words (the classic w-shingle).
 //! - `SpotSigs`: stopword-anchored chains (Theobald et al., SIGIR 2008): each occurrence of an
 //!   anchor stopword ("the", "said", "is", ...) followed by the next `ngram - 1` words that
-//!   are not stopwords. Running prose is full of anchors and chrome is not, so these
-//!   signatures come almost only from the story.
+//!   are not stopwords. Running prose is full of anchors and chrome is not.
 //!
-//! Hashes are xxh3 with a documented seed: stable across machines, platforms and versions,
-//! so signatures can be stored and compared later (ahash is only for in-memory maps).
+//! Words are hashed with xxh3 and combined per shingle with a seeded multiply-xorshift mix, so
+//! values are stable across machines, platforms and versions and signatures can be stored
+//! (ahash is only for in-memory maps). Shingle hashes are kept as 32 bits: two different
+//! shingles of a pair collide with probability 2⁻³², far below any score's precision, and
+//! the sets take half the memory.
 
 use crate::clean::Stopwords;
 use crate::error::{Error, Result};
-use xxhash_rust::xxh3::{Xxh3, xxh3_64_with_seed};
 
 /// Which features a page is turned into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +35,7 @@ pub struct ShingleParams {
     pub kind: ShingleKind,
     /// Words per shingle (for SpotSigs: the anchor plus `ngram - 1` words). Default 5.
     pub ngram: usize,
-    /// Seed of the xxh3 hash applied to words and shingles. Default 0.
+    /// Seed of the mix that combines word hashes into shingle hashes. Default 0.
     pub seed: u64,
 }
 
@@ -57,15 +59,16 @@ impl ShingleParams {
     }
 }
 
-/// A page's shingle set: sorted, unique 64-bit hashes.
+/// A page's shingle set: sorted, unique 32-bit hashes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Shingles(Vec<u64>);
+pub struct Shingles(Vec<u32>);
 
 impl Shingles {
     /// Build from any hashes (sorted and de-duplicated here).
-    pub fn from_hashes(mut hashes: Vec<u64>) -> Shingles {
+    pub fn from_hashes(mut hashes: Vec<u32>) -> Shingles {
         hashes.sort_unstable();
         hashes.dedup();
+        hashes.shrink_to_fit();
         Shingles(hashes)
     }
 
@@ -80,87 +83,88 @@ impl Shingles {
     }
 
     /// The sorted hashes.
-    pub fn as_slice(&self) -> &[u64] {
+    pub fn as_slice(&self) -> &[u32] {
         &self.0
     }
 
     /// Iterate the sorted hashes.
-    pub fn iter(&self) -> std::slice::Iter<'_, u64> {
+    pub fn iter(&self) -> std::slice::Iter<'_, u32> {
         self.0.iter()
     }
 }
 
-/// The hash of one word.
-pub fn hash_word(word: &str, seed: u64) -> u64 {
-    xxh3_64_with_seed(word.as_bytes(), seed)
+/// Combine consecutive word hashes into one 64-bit shingle hash: a seeded multiply-xorshift
+/// chain finished with MurmurHash3's 64-bit finalizer.
+pub fn hash_window(words: &[u64], seed: u64) -> u64 {
+    let mut h = seed ^ (words.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    for &w in words {
+        h = (h ^ w).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h ^= h >> 31;
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^ (h >> 33)
 }
 
-/// Combine consecutive word hashes into one shingle hash.
-pub fn hash_window(words: &[u64], seed: u64) -> u64 {
-    let mut h = Xxh3::with_seed(seed);
-    for w in words {
-        h.update(&w.to_le_bytes());
-    }
-    h.digest()
+/// The 32-bit set value of a 64-bit shingle hash.
+pub fn fold(h: u64) -> u32 {
+    (h ^ (h >> 32)) as u32
 }
 
 /// The anchor words of SpotSigs for English (the paper's most useful antecedents); other
 /// languages anchor on their whole stopword list.
-const ENGLISH_ANCHORS: &[&str] = &[
+pub const ENGLISH_ANCHORS: &[&str] = &[
     "a", "an", "the", "is", "are", "was", "were", "be", "been", "there", "said", "says", "can",
     "will", "would", "could", "should", "has", "had", "have", "that", "this", "it", "he", "she",
     "they", "we", "not",
 ];
 
-/// Shingle a page's words. `language` is the stopword-list index of the page (used by
+/// Shingle a page's word hashes. `language` is the stopword-list index of the page (used by
 /// SpotSigs). Pages with fewer words than one shingle get an empty set.
-pub fn shingle<'a>(
-    words: impl Iterator<Item = &'a str>,
-    language: usize,
-    params: &ShingleParams,
-) -> Shingles {
+pub fn shingle(words: &[u64], language: usize, params: &ShingleParams) -> Shingles {
     let mut hashes = Vec::new();
     match params.kind {
         ShingleKind::Words => {
-            let words: Vec<u64> = words.map(|w| hash_word(w, params.seed)).collect();
             if words.len() >= params.ngram {
                 hashes.reserve(words.len() + 1 - params.ngram);
-                for window in words.windows(params.ngram) {
-                    hashes.push(hash_window(window, params.seed));
-                }
+                hashes.extend(
+                    words
+                        .windows(params.ngram)
+                        .map(|w| fold(hash_window(w, params.seed))),
+                );
             }
         }
         ShingleKind::SpotSigs => {
             let stopwords = Stopwords::get();
-            let english = stopwords.language_index("en") == Some(language);
-            let words: Vec<(u64, bool, bool)> = words
-                .map(|w| {
-                    let stop = stopwords.is_stopword(w, language);
-                    let anchor = if english {
-                        ENGLISH_ANCHORS.contains(&w)
-                    } else {
-                        stop
-                    };
-                    (hash_word(w, params.seed), stop, anchor)
+            let flags: Vec<(bool, bool)> = words
+                .iter()
+                .map(|&h| {
+                    (
+                        stopwords.is_stopword_hash(h, language),
+                        stopwords.is_anchor(h, language),
+                    )
                 })
                 .collect();
             let chain = params.ngram.saturating_sub(1).max(1);
             let mut buf = Vec::with_capacity(chain + 1);
-            for (i, &(h, _, anchor)) in words.iter().enumerate() {
+            for (i, &(_, anchor)) in flags.iter().enumerate() {
                 if !anchor {
                     continue;
                 }
                 buf.clear();
-                buf.push(h);
+                buf.push(words[i]);
                 buf.extend(
                     words[i + 1..]
                         .iter()
-                        .filter(|(_, stop, _)| !stop)
+                        .zip(&flags[i + 1..])
+                        .filter(|(_, (stop, _))| !stop)
                         .take(chain)
-                        .map(|&(h, _, _)| h),
+                        .map(|(&h, _)| h),
                 );
                 if buf.len() == chain + 1 {
-                    hashes.push(hash_window(&buf, params.seed));
+                    hashes.push(fold(hash_window(&buf, params.seed)));
                 }
             }
         }
@@ -176,8 +180,8 @@ mod tests {
         Stopwords::get().language_index("en").unwrap()
     }
 
-    fn words(s: &str) -> impl Iterator<Item = &str> {
-        s.split(' ')
+    fn words(s: &str) -> Vec<u64> {
+        s.split(' ').map(crate::tokenize::hash_word).collect()
     }
 
     #[test]
@@ -186,9 +190,9 @@ mod tests {
             ngram: 3,
             ..Default::default()
         };
-        assert_eq!(shingle(words("a b c d e"), en(), &p).len(), 3);
-        assert_eq!(shingle(words("a b c a b c"), en(), &p).len(), 3);
-        assert!(shingle(words("a b"), en(), &p).is_empty());
+        assert_eq!(shingle(&words("a b c d e"), en(), &p).len(), 3);
+        assert_eq!(shingle(&words("a b c a b c"), en(), &p).len(), 3);
+        assert!(shingle(&words("a b"), en(), &p).is_empty());
     }
 
     #[test]
@@ -198,13 +202,12 @@ mod tests {
             ngram: 3,
             ..Default::default()
         };
-        // "the" anchors "minister" "said"? no: "said" is an anchor but also... chains skip
-        // stopwords, so "the minister of defence" gives (the, minister, defence).
-        let a = shingle(words("the minister of defence arrived"), en(), &p);
-        let b = shingle(words("the minister for defence left"), en(), &p);
+        // Chains skip stopwords: "the minister of defence" gives (the, minister, defence).
+        let a = shingle(&words("the minister of defence arrived"), en(), &p);
+        let b = shingle(&words("the minister for defence left"), en(), &p);
         assert_eq!(a.len(), 1);
         assert_eq!(a, b);
-        assert!(shingle(words("Home World Sport Video"), en(), &p).is_empty());
+        assert!(shingle(&words("Home World Sport Video"), en(), &p).is_empty());
     }
 
     #[test]
@@ -215,8 +218,8 @@ mod tests {
             ..Default::default()
         };
         let text = "one two three four five six seven";
-        let a = shingle(words(text), en(), &p0);
-        let b = shingle(words(text), en(), &p1);
+        let a = shingle(&words(text), en(), &p0);
+        let b = shingle(&words(text), en(), &p1);
         assert_eq!(a.len(), b.len());
         assert_ne!(a, b);
     }

@@ -40,7 +40,7 @@ impl Similarity {
 }
 
 /// Size of the intersection of two sorted, unique slices.
-pub fn intersection_len(a: &[u64], b: &[u64]) -> usize {
+pub fn intersection_len(a: &[u32], b: &[u32]) -> usize {
     let (mut i, mut j, mut n) = (0, 0, 0);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {
@@ -80,7 +80,7 @@ pub fn compare(a: &Shingles, b: &Shingles) -> Similarity {
 mod tests {
     use super::*;
 
-    fn set(v: &[u64]) -> Shingles {
+    fn set(v: &[u32]) -> Shingles {
         Shingles::from_hashes(v.to_vec())
     }
 
