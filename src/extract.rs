@@ -83,6 +83,33 @@ pub fn extract(doc: &RawDocument, sentences: bool) -> Page {
     }
 }
 
+/// The whole document as one block: what shingling needs when nothing is cleaned (shingles
+/// run across block boundaries anyway), without splitting text into lines.
+pub fn whole(doc: &RawDocument) -> Page {
+    match &doc.content {
+        Content::Text(text) => Page {
+            title: doc.title.clone(),
+            blocks: if text.trim().is_empty() {
+                Vec::new()
+            } else {
+                vec![Block::text(text.as_str())]
+            },
+            lossy: false,
+        },
+        Content::Html(_) => {
+            let mut page = extract(doc, false);
+            let texts: Vec<&str> = page.blocks.iter().map(|b| b.text.as_str()).collect();
+            let joined = texts.join("\n");
+            page.blocks = if joined.is_empty() {
+                Vec::new()
+            } else {
+                vec![Block::text(joined)]
+            };
+            page
+        }
+    }
+}
+
 /// Split text into blocks: lines, and (with `sentences`) sentences of very long lines.
 pub fn text_blocks(text: &str, sentences: bool) -> Vec<Block> {
     let mut blocks = Vec::new();
@@ -103,6 +130,23 @@ pub fn text_blocks(text: &str, sentences: bool) -> Vec<Block> {
 }
 
 fn push_folded(blocks: &mut Vec<Block>, text: &str, link_density: f32, heading: bool) {
+    // Most text lines are already single-spaced ASCII: copy them as they are.
+    let bytes = text.as_bytes();
+    let plain = !text.is_empty()
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii() && (b == b' ' || !b.is_ascii_whitespace()))
+        && bytes[0] != b' '
+        && bytes[bytes.len() - 1] != b' '
+        && !bytes.windows(2).any(|w| w == b"  ");
+    if plain {
+        blocks.push(Block {
+            text: text.to_string(),
+            link_density,
+            heading,
+        });
+        return;
+    }
     let mut folded = String::with_capacity(text.len());
     for word in text.split_whitespace() {
         if !folded.is_empty() {

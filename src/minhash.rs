@@ -1,7 +1,11 @@
 //! Stage 6, minhash: a shingle set to a fixed-length signature.
 //!
 //! In: [`Shingles`]. Out: a [`Signature`] of `permutations` u32 values whose agreement
-//! rate estimates the Jaccard similarity of two shingle sets (Broder, 1997).
+//! rate estimates the Jaccard similarity of two shingle sets (Broder, 1997). Two schemes
+//! ([`Scheme`]): one-permutation hashing with optimal densification (the default: one hash
+//! per shingle) and classic MinHash (one hash per shingle and permutation).
+//!
+//! Classic MinHash:
 //!
 //! Each "permutation" is a multiply-add-shift hash `h_i(x) = ((a_i·x + b_i) mod 2⁶⁴) >> 32`
 //! of the 32-bit shingle value `x`, with an odd 64-bit `a_i` and a 64-bit `b_i` drawn from the
@@ -13,13 +17,28 @@
 use crate::error::{Error, Result};
 use crate::shingle::Shingles;
 
+/// How a signature is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// One-permutation hashing with optimal densification (Li et al. 2012; Shrivastava,
+    /// ICML 2017): each shingle is hashed once, into one of `permutations` bins, and each bin
+    /// keeps its minimum; empty bins borrow from a bin chosen by a fixed probe sequence.
+    /// O(shingles + permutations) per document; the same estimator and LSH behaviour.
+    OnePermutation,
+    /// Classic MinHash: `permutations` independent hash functions, each minimised over every
+    /// shingle. O(shingles × permutations) per document.
+    Classic,
+}
+
 /// MinHash parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MinHashParams {
-    /// Number of hash functions, i.e. signature length. Default 128.
+    /// Number of hash functions (or bins), i.e. signature length. Default 128.
     pub permutations: usize,
     /// Seed the hash functions are drawn from. Default 1.
     pub seed: u64,
+    /// Signature scheme. Default [`Scheme::OnePermutation`].
+    pub scheme: Scheme,
 }
 
 impl Default for MinHashParams {
@@ -27,6 +46,7 @@ impl Default for MinHashParams {
         MinHashParams {
             permutations: 128,
             seed: 1,
+            scheme: Scheme::OnePermutation,
         }
     }
 }
@@ -83,6 +103,8 @@ impl Signature {
 pub struct MinHasher {
     mul: Vec<u64>,
     add: Vec<u64>,
+    scheme: Scheme,
+    seed: u64,
 }
 
 /// SplitMix64: a tiny, well-known generator, so the functions depend only on the seed.
@@ -104,7 +126,12 @@ impl MinHasher {
             mul.push(splitmix64(&mut state) | 1);
             add.push(splitmix64(&mut state));
         }
-        MinHasher { mul, add }
+        MinHasher {
+            mul,
+            add,
+            scheme: params.scheme,
+            seed: params.seed,
+        }
     }
 
     /// Signature length.
@@ -115,6 +142,52 @@ impl MinHasher {
     /// The signature of a shingle set. An empty set gets all-`u32::MAX` values; callers skip
     /// such documents rather than let them match each other.
     pub fn sign(&self, shingles: &Shingles) -> Signature {
+        match self.scheme {
+            Scheme::OnePermutation => self.sign_oph(shingles),
+            Scheme::Classic => self.sign_classic(shingles),
+        }
+    }
+
+    fn sign_oph(&self, shingles: &Shingles) -> Signature {
+        let k = self.mul.len();
+        let mut bins = vec![u32::MAX; k];
+        let mut filled = vec![false; k];
+        for &x in shingles.iter() {
+            let h = mix64(x as u64 ^ self.seed);
+            // Lemire's fast range: the high bits pick the bin, the low bits are the value.
+            let bin = (((h >> 32) * k as u64) >> 32) as usize;
+            let v = h as u32;
+            if v <= bins[bin] {
+                bins[bin] = v;
+                filled[bin] = true;
+            }
+        }
+        if filled.iter().all(|&f| !f) {
+            return Signature(bins.into_boxed_slice());
+        }
+        // Optimal densification: an empty bin i copies the first filled bin on its own probe
+        // sequence hash(i, 1), hash(i, 2), ...; the sequence depends only on i and the seed,
+        // so two documents borrow alike and agreement stays an unbiased Jaccard estimate.
+        let mut out = bins.clone();
+        for i in 0..k {
+            if filled[i] {
+                continue;
+            }
+            let mut attempt = 1u64;
+            loop {
+                let h = mix64(self.seed ^ ((i as u64) << 32) ^ attempt);
+                let j = (((h >> 32) * k as u64) >> 32) as usize;
+                if filled[j] {
+                    out[i] = bins[j];
+                    break;
+                }
+                attempt += 1;
+            }
+        }
+        Signature(out.into_boxed_slice())
+    }
+
+    fn sign_classic(&self, shingles: &Shingles) -> Signature {
         let xs = shingles.as_slice();
         let mins: Vec<u32> = self
             .mul
@@ -124,6 +197,15 @@ impl MinHasher {
             .collect();
         Signature(mins.into_boxed_slice())
     }
+}
+
+/// MurmurHash3's 64-bit finalizer: a bijective mix.
+fn mix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^ (h >> 33)
 }
 
 /// The minimum of `h(x) = ((a·x + b) mod 2⁶⁴) >> 32` over `xs`. A plain loop the compiler
@@ -150,16 +232,31 @@ mod tests {
     }
 
     #[test]
-    fn estimate_tracks_jaccard() {
-        let m = MinHasher::new(&MinHashParams {
-            permutations: 512,
-            seed: 7,
-        });
-        // |A ∩ B| = 500, |A ∪ B| = 1500: J = 1/3.
-        let h = |i: u32| i.wrapping_mul(0x9E37_79B9);
-        let a = Shingles::from_hashes((0..1000).map(h).collect());
-        let b = Shingles::from_hashes((500..1500).map(h).collect());
-        let est = m.sign(&a).jaccard(&m.sign(&b));
-        assert!((est - 1.0 / 3.0).abs() < 0.07, "estimate {est}");
+    fn estimate_tracks_jaccard_in_both_schemes() {
+        for scheme in [Scheme::OnePermutation, Scheme::Classic] {
+            let m = MinHasher::new(&MinHashParams {
+                permutations: 512,
+                seed: 7,
+                scheme,
+            });
+            // |A ∩ B| = 500, |A ∪ B| = 1500: J = 1/3.
+            let h = |i: u32| i.wrapping_mul(0x9E37_79B9);
+            let a = Shingles::from_hashes((0..1000).map(h).collect());
+            let b = Shingles::from_hashes((500..1500).map(h).collect());
+            let est = m.sign(&a).jaccard(&m.sign(&b));
+            assert!((est - 1.0 / 3.0).abs() < 0.07, "{scheme:?}: estimate {est}");
+        }
+    }
+
+    #[test]
+    fn densification_fills_every_bin_of_a_small_set() {
+        let m = MinHasher::new(&MinHashParams::default());
+        let sig = m.sign(&Shingles::from_hashes(vec![1, 2, 3]));
+        assert!(sig.as_slice().iter().all(|&v| v != u32::MAX));
+        // The same small set signs the same way: estimate 1.
+        assert_eq!(
+            sig.jaccard(&m.sign(&Shingles::from_hashes(vec![3, 2, 1]))),
+            1.0
+        );
     }
 }

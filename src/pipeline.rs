@@ -300,7 +300,11 @@ pub fn prepare(
     params: &Params,
     tokenizer: &mut Tokenizer,
 ) -> Prepared {
-    let page = extract::extract(doc, params.clean.enabled);
+    let page = if params.clean.enabled {
+        extract::extract(doc, true)
+    } else {
+        extract::whole(doc)
+    };
     let mut hashes = Vec::new();
     let mut ends = Vec::with_capacity(page.blocks.len());
     for b in &page.blocks {

@@ -14,10 +14,35 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_segmentation::UnicodeSegmentation;
 use xxhash_rust::xxh3::xxh3_64;
 
-/// The stable 64-bit hash of a normalized word (xxh3, unseeded: the shingle seed is applied
-/// when words are combined into shingles).
+/// The stable 64-bit hash of a normalized word. Words of up to 7 bytes (most words) are
+/// packed little-endian into the low 7 bytes of a u64, their length in the top byte, and
+/// mixed by MurmurHash3's finalizer; packing and finalizer are both one-to-one, so short
+/// words never collide. Longer words use xxh3. Unseeded: the shingle seed is
+/// applied when words are combined into shingles.
 pub fn hash_word(word: &str) -> u64 {
-    xxh3_64(word.as_bytes())
+    hash_bytes(word.as_bytes())
+}
+
+#[inline]
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    if bytes.len() < 8 {
+        let mut packed = [0u8; 8];
+        packed[..bytes.len()].copy_from_slice(bytes);
+        packed[7] = bytes.len() as u8;
+        mix64(u64::from_le_bytes(packed))
+    } else {
+        xxh3_64(bytes)
+    }
+}
+
+/// MurmurHash3's 64-bit finalizer.
+#[inline]
+fn mix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^ (h >> 33)
 }
 
 /// Reusable buffers for tokenizing many texts without reallocating.
@@ -47,26 +72,43 @@ impl Tokenizer {
     /// non-ASCII is cut at ASCII whitespace and only the pieces holding non-ASCII characters
     /// take the Unicode path.
     pub fn hash_words(&mut self, text: &str, out: &mut Vec<u64>) {
-        if text.is_ascii() {
-            self.hash_ascii(text.as_bytes(), out);
-            return;
-        }
-        for piece in text.split_ascii_whitespace() {
-            if piece.is_ascii() {
-                self.hash_ascii(piece.as_bytes(), out);
-            } else {
-                normalize_into(piece, &mut self.norm);
-                out.extend(self.norm.unicode_words().map(hash_word));
-            }
+        let bytes = text.as_bytes();
+        out.reserve(bytes.len() / 6);
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let Some(offset) = bytes[pos..].iter().position(|&c| !c.is_ascii()) else {
+                self.hash_ascii(&bytes[pos..], out);
+                return;
+            };
+            // The whitespace-delimited piece around the first non-ASCII byte takes the
+            // Unicode path; the ASCII run before it the fast one. Both cuts are at ASCII
+            // whitespace, so they are character boundaries.
+            let at = pos + offset;
+            let start = bytes[pos..at]
+                .iter()
+                .rposition(u8::is_ascii_whitespace)
+                .map_or(pos, |p| pos + p + 1);
+            let end = bytes[at..]
+                .iter()
+                .position(u8::is_ascii_whitespace)
+                .map_or(bytes.len(), |p| at + p);
+            self.hash_ascii(&bytes[pos..start], out);
+            normalize_into(&text[start..end], &mut self.norm);
+            out.extend(self.norm.unicode_words().map(hash_word));
+            pos = end;
         }
     }
 
     fn hash_ascii(&mut self, bytes: &[u8], out: &mut Vec<u64>) {
         let word = &mut self.word;
-        ascii_words(bytes, |w| {
-            word.clear();
-            word.extend(w.iter().map(u8::to_ascii_lowercase));
-            out.push(xxh3_64(word));
+        ascii_words(bytes, |w, upper| {
+            if upper {
+                word.clear();
+                word.extend(w.iter().map(u8::to_ascii_lowercase));
+                out.push(hash_bytes(word));
+            } else {
+                out.push(hash_bytes(w));
+            }
         });
     }
 }
@@ -89,44 +131,78 @@ pub fn normalize_into(text: &str, out: &mut String) {
     }
 }
 
-/// UAX #29 word segmentation restricted to ASCII, calling `f` for every segment that holds a
-/// letter or digit (what `unicode_words` yields).
-pub fn ascii_words(bytes: &[u8], mut f: impl FnMut(&[u8])) {
-    let is_word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+/// Byte flags for the ASCII scanner.
+const WORD: u8 = 1;
+const UPPER: u8 = 2;
+const LETTER: u8 = 4;
+const DIGIT: u8 = 8;
+
+const fn flags() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        t[c] = if b.is_ascii_uppercase() {
+            WORD | UPPER | LETTER
+        } else if b.is_ascii_lowercase() {
+            WORD | LETTER
+        } else if b.is_ascii_digit() {
+            WORD | DIGIT
+        } else if b == b'_' {
+            WORD
+        } else {
+            0
+        };
+        c += 1;
+    }
+    t
+}
+
+static FLAGS: [u8; 256] = flags();
+
+/// UAX #29 word segmentation restricted to ASCII, calling `f(word, has_uppercase)` for every
+/// segment that holds a letter or digit (what `unicode_words` yields).
+pub fn ascii_words(bytes: &[u8], mut f: impl FnMut(&[u8], bool)) {
     let n = bytes.len();
     let mut i = 0;
     while i < n {
-        if !is_word(bytes[i]) {
+        if FLAGS[bytes[i] as usize] & WORD == 0 {
             i += 1;
             continue;
         }
         let start = i;
-        let mut alnum = bytes[i] != b'_';
-        i += 1;
+        let mut seen = 0u8;
         loop {
-            if i < n && is_word(bytes[i]) {
-                alnum |= bytes[i] != b'_';
+            while i < n {
+                let fl = FLAGS[bytes[i] as usize];
+                if fl & WORD == 0 {
+                    break;
+                }
+                seen |= fl;
                 i += 1;
-                continue;
             }
             // A middle character joins two letters (WB6/7) or two digits (WB11/12).
             if i + 1 < n {
-                let (prev, mid, next) = (bytes[i - 1], bytes[i], bytes[i + 1]);
-                let letters = prev.is_ascii_alphabetic()
-                    && next.is_ascii_alphabetic()
-                    && matches!(mid, b':' | b'.' | b'\'');
-                let digits = prev.is_ascii_digit()
-                    && next.is_ascii_digit()
-                    && matches!(mid, b',' | b';' | b'.' | b'\'');
-                if letters || digits {
+                let prev = FLAGS[bytes[i - 1] as usize];
+                let next = FLAGS[bytes[i + 1] as usize];
+                let joins = match bytes[i] {
+                    b':' => prev & next & LETTER != 0,
+                    // Both letters or both digits (a byte is one or the other, or `_`).
+                    b'.' | b'\'' => prev & next & (LETTER | DIGIT) != 0,
+                    b',' | b';' => prev & next & DIGIT != 0,
+                    _ => false,
+                };
+                if joins {
+                    seen |= next;
                     i += 2;
                     continue;
                 }
             }
             break;
         }
-        if alnum {
-            f(&bytes[start..i]);
+        // A run of underscores alone is not a word.
+        if seen & (LETTER | DIGIT) != 0 {
+            f(&bytes[start..i], seen & UPPER != 0);
         }
     }
 }
@@ -148,6 +224,24 @@ mod tests {
                 "china's", "first", "trip", "the", "u.s", "said", "3.14", "up"
             ]
         );
+    }
+
+    #[test]
+    fn short_and_long_words_do_not_collide() {
+        let words = [
+            "",
+            "a",
+            "ab",
+            "abcdefg",
+            "abcdefgx",
+            "abcdefgh",
+            "abcdefg\0",
+            "a\0",
+        ];
+        let mut hashes: Vec<u64> = words.iter().map(|w| hash_word(w)).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(hashes.len(), words.len());
     }
 
     #[test]
@@ -183,7 +277,7 @@ mod tests {
         #[test]
         fn ascii_fast_path_gives_unicode_words(s in "[aZ1_.,;:' \\-\t\n!]{0,40}") {
             let mut fast = Vec::new();
-            ascii_words(s.as_bytes(), |w| fast.push(String::from_utf8(w.to_vec()).unwrap()));
+            ascii_words(s.as_bytes(), |w, _| fast.push(String::from_utf8(w.to_vec()).unwrap()));
             let slow: Vec<String> = s.unicode_words().map(str::to_string).collect();
             prop_assert_eq!(fast, slow);
         }
