@@ -18,7 +18,7 @@ use samestory::eval::{self, Labels};
 use samestory::explain;
 use samestory::lsh::LshParams;
 use samestory::output;
-use samestory::pipeline::{Analysis, Keep, Mode, Params, Pipeline, Progress};
+use samestory::pipeline::{Analysis, Keep, Mode, Params, Pipeline, Progress, Verify};
 use samestory::read::{Input, InputFormat, Sources};
 use samestory::shingle::ShingleKind;
 use samestory::verify::Measure;
@@ -159,6 +159,12 @@ struct Common {
     /// LSH rows per band (with --bands).
     #[arg(long, requires = "bands")]
     rows: Option<usize>,
+    /// Where exact verification gets shingle sets: kept in memory from the first pass
+    /// (fastest; memory grows with the text), or rebuilt by reading the inputs again for
+    /// the documents in candidate pairs only (memory grows with the number of documents).
+    /// [default: reread for dedup and similarity --pairs, memory otherwise]
+    #[arg(long, value_enum)]
+    verify: Option<VerifyArg>,
     /// Worker threads [default: all cores].
     #[arg(long)]
     threads: Option<usize>,
@@ -212,6 +218,12 @@ enum ShingleArg {
 enum MeasureArg {
     Jaccard,
     Containment,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum VerifyArg {
+    Memory,
+    Reread,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -392,7 +404,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             pairs,
             pairs_file,
         } => {
-            let params = params(&common, Params::dedup())?;
+            let mut params = params(&common, Params::dedup())?;
+            if !pairs {
+                // Listed pairs and a pair of files are scored whether or not LSH proposes them,
+                // so every document keeps its shingle set.
+                params.verify = Verify::InMemory;
+            }
             if let Some(file) = pairs_file {
                 let (analysis, _) = analyse(&common, params)?;
                 let records = listed_pairs(&file, &analysis)?;
@@ -547,6 +564,12 @@ fn params(common: &Common, mut params: Params) -> Result<Params, Failure> {
         params.lsh = Some(LshParams { bands, rows });
     }
     params.merge_density = common.merge_density;
+    if let Some(v) = common.verify {
+        params.verify = match v {
+            VerifyArg::Memory => Verify::InMemory,
+            VerifyArg::Reread => Verify::Reread,
+        };
+    }
     params.clean.enabled = !common.no_clean;
     params.clean.repeated_min_clusters = common.repeated_min_clusters;
     params.clean.language = common.language.clone();
@@ -643,7 +666,8 @@ fn summary(a: &Analysis, seconds: f64) {
         .sum();
     eprintln!(
         "samestory: {} documents read, {} signed, {} skipped{}; {} candidate pairs, {} verified; \
-         {} clusters of 2+ holding {} documents; {:.2} s",
+         {} clusters of 2+ holding {} documents; {:.2} s (reading and signing {:.2} s, {:.0} MB/s; \
+         grouping {:.2} s: buckets {:.2} s, second read {:.2} s)",
         s.documents,
         s.documents - skipped,
         skipped,
@@ -656,7 +680,12 @@ fn summary(a: &Analysis, seconds: f64) {
         s.verified,
         multi,
         in_multi,
-        seconds
+        seconds,
+        s.sign_seconds,
+        s.bytes as f64 / 1e6 / s.sign_seconds.max(1e-9),
+        s.group_seconds,
+        s.bucket_seconds,
+        s.reread_seconds,
     );
 }
 

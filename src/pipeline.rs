@@ -42,6 +42,18 @@ pub enum Keep {
     First,
 }
 
+/// Where the shingle sets for exact verification come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// Keep every document's shingle set from the first pass (needed to re-group at other
+    /// thresholds, as `eval --sweep` does). Memory grows with the text.
+    InMemory,
+    /// Keep only signatures; after LSH, read the inputs again and rebuild the sets of the
+    /// documents in candidate pairs only. Memory grows with the number of documents. The
+    /// inputs must not change during the run (stdin is held in memory, so it qualifies).
+    Reread,
+}
+
 /// Whether the run groups near-identical copies (`dedup`) or reports of one story
 /// (`clusters`); decides the founding order of clusters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +87,9 @@ pub struct Params {
     /// In `clusters` mode, merge two clusters when at least this share of their cross pairs
     /// are verified similar ([`cluster::merge_dense`]). Default 0.5; above 1 turns it off.
     pub merge_density: f64,
+    /// Where verification gets shingle sets: `Reread` for `dedup` (crawl scale),
+    /// `InMemory` for `clusters`.
+    pub verify: Verify,
 }
 
 impl Params {
@@ -90,6 +105,7 @@ impl Params {
             lsh: None,
             mode: Mode::Dedup(Keep::Longest),
             merge_density: 0.5,
+            verify: Verify::Reread,
         }
     }
 
@@ -101,6 +117,7 @@ impl Params {
             threshold: 0.08,
             measure: Measure::Containment,
             mode: Mode::Clusters,
+            verify: Verify::InMemory,
             ..Params::dedup()
         }
     }
@@ -196,8 +213,12 @@ pub struct Stats {
     pub bytes: u64,
     /// Seconds spent reading, extracting, cleaning, shingling and signing.
     pub sign_seconds: f64,
-    /// Seconds spent in LSH, verification and clustering.
+    /// Seconds spent in LSH, verification and clustering (all of what follows signing).
     pub group_seconds: f64,
+    /// Of which: banding signatures into candidate pairs.
+    pub bucket_seconds: f64,
+    /// Of which: the second read that rebuilds shingle sets ([`Verify::Reread`]).
+    pub reread_seconds: f64,
 }
 
 /// The result of a run.
@@ -411,8 +432,13 @@ fn drop_repeated(pipeline: &Pipeline, pages: &mut [Prepared], progress: &dyn Pro
         .sum()
 }
 
-/// Shingle and sign one prepared page.
+/// Shingle and sign one prepared page, keeping its shingle set.
 pub fn sign(p: &Prepared, params: &Params, hasher: &MinHasher) -> Doc {
+    sign_keeping(p, params, hasher, true)
+}
+
+/// The document record and raw shingle values (unsorted, possibly repeated) of a page.
+fn sign_parts(p: &Prepared, params: &Params) -> (Doc, Vec<u32>) {
     let mut doc = Doc {
         id: p.id.clone(),
         title: p.title.clone(),
@@ -424,7 +450,7 @@ pub fn sign(p: &Prepared, params: &Params, hasher: &MinHasher) -> Doc {
     };
     if let Some(msg) = &p.unreadable {
         doc.skipped = Some(SkipReason::Unreadable(msg.clone()));
-        return doc;
+        return (doc, Vec::new());
     }
     let kept = p.verdicts.iter().filter(|v| v.is_keep()).count();
     let words: std::borrow::Cow<'_, [u64]> = if kept == p.verdicts.len() {
@@ -450,14 +476,26 @@ pub fn sign(p: &Prepared, params: &Params, hasher: &MinHasher) -> Doc {
         .sum();
     if words.is_empty() {
         doc.skipped = Some(SkipReason::Empty);
-        return doc;
+        return (doc, Vec::new());
     }
-    doc.shingles = shingle::shingle(&words, p.language, &params.shingle);
-    if doc.shingles.is_empty() {
+    let raw = shingle::shingle_values(&words, p.language, &params.shingle);
+    if raw.is_empty() {
         doc.skipped = Some(SkipReason::TooShort);
+    }
+    (doc, raw)
+}
+
+/// Shingle and sign one page; `keep` keeps the (sorted) shingle set for verification,
+/// otherwise only the signature stays.
+fn sign_keeping(p: &Prepared, params: &Params, hasher: &MinHasher, keep: bool) -> Doc {
+    let (mut doc, raw) = sign_parts(p, params);
+    if doc.skipped.is_some() {
         return doc;
     }
-    doc.signature = Some(hasher.sign(&doc.shingles));
+    doc.signature = Some(hasher.sign(&raw));
+    if keep {
+        doc.shingles = Shingles::from_hashes(raw);
+    }
     doc
 }
 
@@ -534,11 +572,12 @@ impl Pipeline {
     /// Parse, prepare and sign one chunk in parallel, results in input order.
     fn sign_chunk(&self, chunk: Vec<Pending>, sources: &Sources) -> Vec<Doc> {
         let read = sources.params();
+        let keep = self.params.verify == Verify::InMemory;
         chunk
             .into_par_iter()
             .map_init(Tokenizer::new, |tok, p| {
                 let prepared = prepare_record(p.parse(read, false), &self.params, tok);
-                sign(&prepared, &self.params, &self.hasher)
+                sign_keeping(&prepared, &self.params, &self.hasher, keep)
             })
             .collect()
     }
@@ -573,23 +612,40 @@ impl Pipeline {
             }
             docs
         };
+        let mut docs = docs;
         let sign_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
-        let mut analysis = self.group(docs, progress);
+        let candidates = self.candidates(&docs, progress);
+        let bucket_seconds = started.elapsed().as_secs_f64();
+        let reread = Instant::now();
+        if self.params.verify == Verify::Reread && !self.corpus_cleaning() {
+            self.load_shingles(sources, &mut docs, &candidates, progress);
+        }
+        let reread_seconds = reread.elapsed().as_secs_f64();
+        let mut analysis = self.finish(docs, candidates);
+        analysis.stats.bucket_seconds = bucket_seconds;
+        analysis.stats.reread_seconds = reread_seconds;
         analysis.stats.bytes = bytes;
         analysis.stats.sign_seconds = sign_seconds;
         analysis.stats.group_seconds = started.elapsed().as_secs_f64();
         analysis
     }
 
-    /// LSH, verification and clustering over signed documents.
+    /// LSH, verification and clustering over signed documents (which must carry their
+    /// shingle sets).
     pub fn group(&self, docs: Vec<Doc>, progress: &dyn Progress) -> Analysis {
+        let candidates = self.candidates(&docs, progress);
+        self.finish(docs, candidates)
+    }
+
+    /// Candidate pairs `(a, b)`, `a < b`, sorted: documents that share a band.
+    pub fn candidates(&self, docs: &[Doc], progress: &dyn Progress) -> Vec<(u32, u32)> {
         let lsh = self.params.lsh_params();
-        progress.stage("grouping", lsh.bands as u64);
+        progress.stage("bucketing", lsh.bands as u64);
         // Buckets are filled in id order so that the cap on giant buckets keeps the same
         // pairs whatever the input order.
-        let by_id = ids_in_order(&docs);
+        let by_id = ids_in_order(docs);
         let mut candidates: Vec<(u32, u32)> = (0..lsh.bands)
             .into_par_iter()
             .map(|band| {
@@ -615,7 +671,12 @@ impl Pipeline {
             .collect();
         candidates.par_sort_unstable();
         candidates.dedup();
+        candidates
+    }
 
+    /// Verify candidates exactly and cluster. Documents in candidate pairs must carry their
+    /// shingle sets.
+    pub fn finish(&self, docs: Vec<Doc>, candidates: Vec<(u32, u32)>) -> Analysis {
         let measure = self.params.measure;
         let threshold = self.params.threshold;
         let edges: Vec<Edge> = candidates
@@ -647,8 +708,47 @@ impl Pipeline {
             docs,
             edges,
             clusters,
-            lsh,
+            lsh: self.params.lsh_params(),
             stats,
+        }
+    }
+
+    /// The second read of [`Verify::Reread`]: rebuild the shingle sets of the documents in
+    /// candidate pairs. Lines of other documents are read but not parsed.
+    fn load_shingles(
+        &self,
+        sources: &Sources,
+        docs: &mut [Doc],
+        candidates: &[(u32, u32)],
+        progress: &dyn Progress,
+    ) {
+        let mut needed = vec![false; docs.len()];
+        for &(a, b) in candidates {
+            needed[a as usize] = true;
+            needed[b as usize] = true;
+        }
+        progress.stage("verifying", needed.iter().filter(|&&n| n).count() as u64);
+        let read = sources.params();
+        let mut pending = sources.pending_where(|i| needed.get(i).copied().unwrap_or(false));
+        let mut chunk: Vec<(usize, Pending)> = pending.by_ref().take(CHUNK).collect();
+        while !chunk.is_empty() {
+            let (next, sets) = rayon::join(
+                || pending.by_ref().take(CHUNK).collect::<Vec<_>>(),
+                || {
+                    chunk
+                        .into_par_iter()
+                        .map_init(Tokenizer::new, |tok, (i, p)| {
+                            let prepared = prepare_record(p.parse(read, false), &self.params, tok);
+                            (i, sign_parts(&prepared, &self.params).1)
+                        })
+                        .collect::<Vec<_>>()
+                },
+            );
+            progress.advance(sets.len() as u64);
+            for (i, raw) in sets {
+                docs[i].shingles = Shingles::from_hashes(raw);
+            }
+            chunk = next;
         }
     }
 

@@ -292,7 +292,24 @@ impl Sources {
             sources: self,
             next_source: 0,
             current: None,
+            position: 0,
+            skip: None,
         }
+    }
+
+    /// Like [`Sources::pending`], but only the records whose position (0-based, in reading
+    /// order) `wanted` accepts; JSON Lines lines of other records are read past without being
+    /// copied out.
+    pub fn pending_where<'a>(
+        &'a self,
+        wanted: impl Fn(usize) -> bool + Send + 'a,
+    ) -> impl Iterator<Item = (usize, Pending)> + Send + 'a {
+        let mut records = self.pending();
+        records.skip = Some(Box::new(wanted));
+        std::iter::from_fn(move || {
+            let p = records.next()?;
+            Some((records.position - 1, p))
+        })
     }
 
     /// The read parameters these sources were opened with.
@@ -390,6 +407,10 @@ pub struct Records<'a> {
     sources: &'a Sources,
     next_source: usize,
     current: Option<Lines<'a>>,
+    /// Records yielded (or skipped) so far.
+    position: usize,
+    /// For [`Sources::pending_where`]: which positions to yield.
+    skip: Option<Box<dyn Fn(usize) -> bool + Send + 'a>>,
 }
 
 /// The open JSON Lines stream being read.
@@ -405,9 +426,16 @@ impl Iterator for Records<'_> {
 
     fn next(&mut self) -> Option<Pending> {
         loop {
+            let wanted = self.skip.as_ref().is_none_or(|f| f(self.position));
             if let Some(lines) = &mut self.current {
-                match next_line(lines) {
-                    Some(record) => return Some(record),
+                match next_line(lines, wanted) {
+                    Some(record) => {
+                        self.position += 1;
+                        if wanted {
+                            return Some(record);
+                        }
+                        continue;
+                    }
                     None => self.current = None,
                 }
             }
@@ -436,7 +464,10 @@ impl Iterator for Records<'_> {
                     });
                 }
                 InputFormat::Text | InputFormat::Html => {
-                    return Some(Pending::Done(read_whole(source, reader)));
+                    self.position += 1;
+                    if wanted {
+                        return Some(Pending::Done(read_whole(source, reader)));
+                    }
                 }
             }
         }
@@ -510,14 +541,12 @@ fn decode_utf8(mut bytes: Vec<u8>) -> Result<String> {
     })
 }
 
-fn next_line(lines: &mut Lines<'_>) -> Option<Pending> {
+/// The next non-blank line as a pending record; with `copy` false the line is read past and
+/// its bytes are not copied out (the record is about to be dropped).
+fn next_line(lines: &mut Lines<'_>, copy: bool) -> Option<Pending> {
     loop {
         lines.buf.clear();
         lines.line += 1;
-        let origin = Origin {
-            path: lines.source.path.clone(),
-            line: Some(lines.line),
-        };
         match lines.reader.read_until(b'\n', &mut lines.buf) {
             Ok(0) => return None,
             Ok(_) => {}
@@ -527,7 +556,10 @@ fn next_line(lines: &mut Lines<'_>) -> Option<Pending> {
                 // once, and make the next call end the file.
                 lines.reader = Box::new(std::io::empty());
                 return Some(Pending::Done(Record::Skipped {
-                    origin,
+                    origin: Origin {
+                        path: lines.source.path.clone(),
+                        line: Some(lines.line),
+                    },
                     id: format!("{}:{}", lines.source.id, lines.line),
                     error,
                 }));
@@ -537,8 +569,22 @@ fn next_line(lines: &mut Lines<'_>) -> Option<Pending> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
+        if !copy {
+            // Read past: the caller drops this record, so nothing is allocated for it.
+            return Some(Pending::Line {
+                origin: Origin {
+                    path: PathBuf::new(),
+                    line: None,
+                },
+                fallback_id: String::new(),
+                bytes: Vec::new(),
+            });
+        }
         return Some(Pending::Line {
-            origin,
+            origin: Origin {
+                path: lines.source.path.clone(),
+                line: Some(lines.line),
+            },
             fallback_id: format!("{}:{}", lines.source.id, lines.line),
             bytes: line.to_vec(),
         });

@@ -124,6 +124,12 @@ pub const ENGLISH_ANCHORS: &[&str] = &[
 /// Shingle a page's word hashes. `language` is the stopword-list index of the page (used by
 /// SpotSigs). Pages with fewer words than one shingle get an empty set.
 pub fn shingle(words: &[u64], language: usize, params: &ShingleParams) -> Shingles {
+    Shingles::from_hashes(shingle_values(words, language, params))
+}
+
+/// The shingle values of a page in text order, unsorted and possibly repeated: enough for a
+/// signature, which is order- and repetition-blind, without the cost of building the set.
+pub fn shingle_values(words: &[u64], language: usize, params: &ShingleParams) -> Vec<u32> {
     let mut hashes = Vec::new();
     match params.kind {
         ShingleKind::Words => {
@@ -169,7 +175,7 @@ pub fn shingle(words: &[u64], language: usize, params: &ShingleParams) -> Shingl
             }
         }
     }
-    Shingles::from_hashes(hashes)
+    hashes
 }
 
 #[cfg(test)]

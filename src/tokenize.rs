@@ -26,13 +26,22 @@ pub fn hash_word(word: &str) -> u64 {
 #[inline]
 fn hash_bytes(bytes: &[u8]) -> u64 {
     if bytes.len() < 8 {
-        let mut packed = [0u8; 8];
-        packed[..bytes.len()].copy_from_slice(bytes);
-        packed[7] = bytes.len() as u8;
-        mix64(u64::from_le_bytes(packed))
+        hash_short(bytes, false)
     } else {
         xxh3_64(bytes)
     }
+}
+
+/// The short-word hash of `bytes` (< 8 bytes), lowercasing ASCII on the way when `lower`.
+/// Built with shifts rather than a variable-length copy, which would call `memmove`.
+#[inline]
+fn hash_short(bytes: &[u8], lower: bool) -> u64 {
+    let mut packed = (bytes.len() as u64) << 56;
+    for (i, &b) in bytes.iter().enumerate() {
+        let b = if lower { b.to_ascii_lowercase() } else { b };
+        packed |= (b as u64) << (8 * i);
+    }
+    mix64(packed)
 }
 
 /// MurmurHash3's 64-bit finalizer.
@@ -102,13 +111,15 @@ impl Tokenizer {
     fn hash_ascii(&mut self, bytes: &[u8], out: &mut Vec<u64>) {
         let word = &mut self.word;
         ascii_words(bytes, |w, upper| {
-            if upper {
+            out.push(if w.len() < 8 {
+                hash_short(w, upper)
+            } else if upper {
                 word.clear();
                 word.extend(w.iter().map(u8::to_ascii_lowercase));
-                out.push(hash_bytes(word));
+                xxh3_64(word)
             } else {
-                out.push(hash_bytes(w));
-            }
+                xxh3_64(w)
+            });
         });
     }
 }

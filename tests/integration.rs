@@ -632,7 +632,7 @@ mod properties {
             let a = set((0..shared + only_a).map(h).collect());
             let b = set((0..shared).chain(shared + only_a..shared + only_a + only_b).map(h).collect());
             let exact = compare(&a, &b).jaccard;
-            let est = hasher.sign(&a).jaccard(&hasher.sign(&b));
+            let est = hasher.sign(a.as_slice()).jaccard(&hasher.sign(b.as_slice()));
             let bound = 3.0 * (exact * (1.0 - exact) / k as f64).sqrt() + 0.02;
             prop_assert!((est - exact).abs() <= bound, "exact {exact} est {est} bound {bound}");
         }
