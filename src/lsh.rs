@@ -116,6 +116,12 @@ pub fn band_pairs(keys: &[Option<u64>], out: &mut Vec<(u32, u32)>) {
         .enumerate()
         .filter_map(|(i, k)| k.map(|k| (k, i as u32)))
         .collect();
+    bucket_pairs(&mut entries, out);
+}
+
+/// Candidate pairs from `(key, document)` entries of one band (sorted here, in place).
+/// Appends to `out`, unsorted.
+pub fn bucket_pairs(entries: &mut [(u64, u32)], out: &mut Vec<(u32, u32)>) {
     entries.sort_unstable();
     for bucket in entries.chunk_by(|a, b| a.0 == b.0) {
         if bucket.len() < 2 {

@@ -307,7 +307,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             worst,
         } => {
             let labels = Labels::from_tsv(&labels)?;
-            let params = params(&common, Params::clusters())?;
+            let mut params = params(&common, Params::clusters())?;
+            // A sweep re-groups at other thresholds, whose candidates need every set.
+            params.verify = Verify::InMemory;
             let thresholds = match &sweep {
                 Some(spec) => parse_sweep(spec)?,
                 None => vec![params.threshold],
@@ -665,7 +667,8 @@ fn summary(a: &Analysis, seconds: f64) {
         .map(|c| c.len())
         .sum();
     eprintln!(
-        "samestory: {} documents read, {} signed, {} skipped{}; {} candidate pairs, {} verified; \
+        "samestory: {} documents read, {} signed, {} skipped{}; {} candidate pairs ({} ruled out by \
+         their estimate), {} verified; \
          {} clusters of 2+ holding {} documents; {:.2} s (reading and signing {:.2} s, {:.0} MB/s; \
          grouping {:.2} s: buckets {:.2} s, second read {:.2} s)",
         s.documents,
@@ -677,6 +680,7 @@ fn summary(a: &Analysis, seconds: f64) {
             format!(" ({})", reasons.join(", "))
         },
         s.candidates,
+        s.prefiltered,
         s.verified,
         multi,
         in_multi,
