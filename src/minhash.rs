@@ -1,6 +1,6 @@
 //! Stage 6, minhash: a shingle set to a fixed-length signature.
 //!
-//! In: [`Shingles`]. Out: a [`Signature`] of `permutations` u32 values whose agreement
+//! In: shingle values ([`crate::shingle`]). Out: a [`Signature`] of `permutations` u32 values whose agreement
 //! rate estimates the Jaccard similarity of two shingle sets (Broder, 1997). Two schemes
 //! ([`Scheme`]): one-permutation hashing with optimal densification (the default: one hash
 //! per shingle) and classic MinHash (one hash per shingle and permutation).
