@@ -542,15 +542,23 @@ impl Pipeline {
     /// cleaning applied. Holds every page: for `clean`, `similarity --explain` and runs with
     /// corpus-level cleaning.
     pub fn prepare_all(&self, sources: &Sources, progress: &dyn Progress) -> Vec<Prepared> {
+        self.prepare_counted(sources, progress).0
+    }
+
+    /// [`Pipeline::prepare_all`], and the input bytes read.
+    fn prepare_counted(&self, sources: &Sources, progress: &dyn Progress) -> (Vec<Prepared>, u64) {
         progress.stage("reading", sources.total_bytes());
         let mut pages = Vec::new();
+        let mut bytes = 0u64;
         let mut pending = sources.pending();
         loop {
             let chunk: Vec<Pending> = pending.by_ref().take(CHUNK).collect();
             if chunk.is_empty() {
                 break;
             }
-            progress.advance(chunk.iter().map(|p| p.len_bytes() as u64).sum());
+            let chunk_bytes = chunk.iter().map(|p| p.len_bytes() as u64).sum();
+            bytes += chunk_bytes;
+            progress.advance(chunk_bytes);
             let read = sources.params();
             let prepared: Vec<Prepared> = chunk
                 .into_par_iter()
@@ -563,7 +571,7 @@ impl Pipeline {
         if self.corpus_cleaning() {
             drop_repeated(self, &mut pages, progress);
         }
-        pages
+        (pages, bytes)
     }
 
     /// Whether this run cleans at corpus level (needs every page before signing).
@@ -591,8 +599,8 @@ impl Pipeline {
         let started = Instant::now();
         let mut bytes = 0u64;
         let docs: Vec<Doc> = if self.corpus_cleaning() {
-            let pages = self.prepare_all(sources, progress);
-            bytes = pages.iter().map(|p| p.page.text_len() as u64).sum();
+            let (pages, read) = self.prepare_counted(sources, progress);
+            bytes = read;
             pages
                 .par_iter()
                 .map(|p| sign(p, &self.params, &self.hasher))
