@@ -125,14 +125,18 @@ impl Params {
     /// The banding in force: the override, or the best for the threshold.
     ///
     /// With [`Measure::Containment`] a pair can pass with a Jaccard well below the
-    /// threshold (a short page inside a long one), so bands are tuned for half of it.
+    /// threshold (a short page inside a long one), so bands are tuned for half of it, and
+    /// with datasketch's equal weights: the halved threshold is only a proxy, and weighing
+    /// misses more there mostly adds short-page pairs from different stories (measured in
+    /// `docs/quality.md`, rows F and I).
     pub fn lsh_params(&self) -> LshParams {
-        self.lsh.unwrap_or_else(|| {
-            let t = match self.measure {
-                Measure::Jaccard => self.threshold,
-                Measure::Containment => self.threshold / 2.0,
-            };
-            LshParams::for_threshold(t, self.minhash.permutations)
+        self.lsh.unwrap_or_else(|| match self.measure {
+            Measure::Jaccard => LshParams::for_threshold(self.threshold, self.minhash.permutations),
+            Measure::Containment => LshParams::for_threshold_weighted(
+                self.threshold / 2.0,
+                self.minhash.permutations,
+                0.5,
+            ),
         })
     }
 
