@@ -108,17 +108,6 @@ pub fn band_key(signature: &Signature, band: usize, params: &LshParams) -> u64 {
     }
 }
 
-/// Candidate pairs `(i, j)`, `i < j`, from one band's keys (`keys[i]` is document `i`'s key,
-/// `None` for documents not indexed). Appends to `out`, unsorted.
-pub fn band_pairs(keys: &[Option<u64>], out: &mut Vec<(u32, u32)>) {
-    let mut entries: Vec<(u64, u32)> = keys
-        .iter()
-        .enumerate()
-        .filter_map(|(i, k)| k.map(|k| (k, i as u32)))
-        .collect();
-    bucket_pairs(&mut entries, out);
-}
-
 /// Candidate pairs from `(key, document)` entries of one band (sorted here, in place).
 /// Appends to `out`, unsorted.
 pub fn bucket_pairs(entries: &mut [(u64, u32)], out: &mut Vec<(u32, u32)>) {
@@ -159,6 +148,16 @@ mod tests {
         assert!(p.candidate_probability(0.3) < 0.25);
         assert!(p.candidate_probability(0.7) > 0.95);
         assert!(p.candidate_probability(0.5) < p.candidate_probability(0.6));
+    }
+
+    /// Entries from per-document keys (`None`: not indexed).
+    fn band_pairs(keys: &[Option<u64>], out: &mut Vec<(u32, u32)>) {
+        let mut entries: Vec<(u64, u32)> = keys
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| k.map(|k| (k, i as u32)))
+            .collect();
+        bucket_pairs(&mut entries, out);
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! which SIMD units do natively, so the min-reduction over a page's shingles vectorises.
 
 use crate::error::{Error, Result};
+use crate::tokenize::mix64;
 
 /// How a signature is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,15 +197,6 @@ impl MinHasher {
             .collect();
         Signature(mins.into_boxed_slice())
     }
-}
-
-/// MurmurHash3's 64-bit finalizer: a bijective mix.
-fn mix64(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
-    h ^ (h >> 33)
 }
 
 /// The minimum of `h(x) = ((a·x + b) mod 2⁶⁴) >> 32` over `xs`. A plain loop the compiler

@@ -8,7 +8,6 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::cluster::Cluster;
 use crate::pipeline::Analysis;
 
 /// One member of a story cluster.
@@ -385,12 +384,4 @@ pub fn write_explanation(out: &mut dyn Write, e: &crate::explain::Explanation) -
         writeln!(out, "shared passage ({} words): {}", p.words, p.text)?;
     }
     Ok(())
-}
-
-/// Members of a cluster as ids (for tests and evaluation).
-pub fn member_ids<'a>(analysis: &'a Analysis, c: &Cluster) -> Vec<&'a str> {
-    c.members
-        .iter()
-        .map(|&(d, _)| analysis.docs[d as usize].id.as_str())
-        .collect()
 }

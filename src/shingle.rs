@@ -101,11 +101,7 @@ pub fn hash_window(words: &[u64], seed: u64) -> u64 {
         h = (h ^ w).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         h ^= h >> 31;
     }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
-    h ^ (h >> 33)
+    crate::tokenize::mix64(h)
 }
 
 /// The 32-bit set value of a 64-bit shingle hash.

@@ -44,9 +44,10 @@ fn hash_short(bytes: &[u8], lower: bool) -> u64 {
     mix64(packed)
 }
 
-/// MurmurHash3's 64-bit finalizer.
+/// MurmurHash3's 64-bit finalizer: a bijective mix, shared by the word, shingle and
+/// signature hashes.
 #[inline]
-fn mix64(mut h: u64) -> u64 {
+pub(crate) fn mix64(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
     h ^= h >> 33;
