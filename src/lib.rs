@@ -19,7 +19,9 @@
 //!    unrelated stories do not chain through a bridging page.
 //! 10. [`output`]: JSON Lines records and tables.
 //!
-//! [`pipeline`] runs them in order and is the only place that runs work in parallel;
+//! [`document`] chains the per-document stages (1–6) for one record, [`params`] holds the
+//! parameters of a run and its two presets, and [`pipeline`] runs everything in order and is
+//! the only place that runs work in parallel;
 //! [`eval`] scores its clusters against gold labels, and [`explain`] shows why two pages
 //! match.
 //!
@@ -49,6 +51,7 @@
 
 pub mod clean;
 pub mod cluster;
+pub mod document;
 pub mod error;
 pub mod eval;
 pub mod explain;
@@ -56,6 +59,7 @@ pub mod extract;
 pub mod lsh;
 pub mod minhash;
 pub mod output;
+pub mod params;
 pub mod pipeline;
 pub mod read;
 pub mod shingle;

@@ -22,185 +22,19 @@ use std::time::Instant;
 use ahash::AHashMap;
 use rayon::prelude::*;
 
-use crate::clean::{self, CleanParams, Verdict};
+use crate::clean;
 use crate::cluster::{self, Cluster, Edge};
-use crate::error::{Error, Result};
-use crate::extract::{self, Page};
+use crate::document::{prepare_record, sign_keeping, sign_parts};
+use crate::error::Result;
 use crate::lsh::{self, LshParams};
-use crate::minhash::{MinHashParams, MinHasher, Signature};
-use crate::read::{Origin, Pending, RawDocument, ReadParams, Record, Sources};
-use crate::shingle::{self, ShingleKind, ShingleParams, Shingles};
+use crate::minhash::MinHasher;
+use crate::read::{Pending, Sources};
+use crate::shingle::Shingles;
 use crate::tokenize::Tokenizer;
 use crate::verify::{self, Measure, Similarity};
 
-/// Which copy of a duplicate group `dedup` keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keep {
-    /// The longest text after cleaning (ties: smallest id). Independent of input order.
-    Longest,
-    /// The first in input order.
-    First,
-}
-
-/// Where the shingle sets for exact verification come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verify {
-    /// Keep every document's shingle set from the first pass (needed to re-group at other
-    /// thresholds, as `eval --sweep` does). Memory grows with the text.
-    InMemory,
-    /// Keep only signatures; after LSH, read the inputs again and rebuild the sets of the
-    /// documents in candidate pairs only. Memory grows with the number of documents. The
-    /// inputs must not change during the run (stdin is held in memory, so it qualifies).
-    Reread,
-}
-
-/// Whether the run groups near-identical copies (`dedup`) or reports of one story
-/// (`clusters`); decides the founding order of clusters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Crawl deduplication: the kept copy founds its group.
-    Dedup(Keep),
-    /// Story clusters: the best-connected page founds its group.
-    Clusters,
-}
-
-/// All parameters of one run. Build with [`Params::dedup`] or [`Params::clusters`] (the two
-/// presets) and adjust fields; [`Params::validate`] checks them once.
-#[derive(Debug, Clone)]
-pub struct Params {
-    /// How to read inputs.
-    pub read: ReadParams,
-    /// How to clean pages.
-    pub clean: CleanParams,
-    /// How to shingle.
-    pub shingle: ShingleParams,
-    /// Signature length and seed.
-    pub minhash: MinHashParams,
-    /// Minimum exact score for a pair to count as similar, in [0, 1].
-    pub threshold: f64,
-    /// Which exact score the threshold applies to.
-    pub measure: Measure,
-    /// Bands and rows; `None` derives them from `threshold` ([`LshParams::for_threshold`]).
-    pub lsh: Option<LshParams>,
-    /// Grouping mode.
-    pub mode: Mode,
-    /// In `clusters` mode, merge two clusters when at least this share of their cross pairs
-    /// are verified similar ([`cluster::merge_dense`]). Default 0.5; above 1 turns it off.
-    pub merge_density: f64,
-    /// Where verification gets shingle sets: `Reread` for `dedup` (crawl scale),
-    /// `InMemory` for `clusters`.
-    pub verify: Verify,
-}
-
-impl Params {
-    /// Preset for `dedup`: near-identical copies. Word 5-grams, Jaccard ≥ 0.5, keep longest.
-    pub fn dedup() -> Params {
-        Params {
-            read: ReadParams::default(),
-            clean: CleanParams::default(),
-            shingle: ShingleParams::default(),
-            minhash: MinHashParams::default(),
-            threshold: 0.5,
-            measure: Measure::Jaccard,
-            lsh: None,
-            mode: Mode::Dedup(Keep::Longest),
-            merge_density: 0.5,
-            verify: Verify::Reread,
-        }
-    }
-
-    /// Preset for `clusters`: reports of one story. Word 5-grams, containment ≥ 0.08 (one
-    /// page shares a passage with another), then dense-cluster merging. Measured against
-    /// SpotSigs features and other n and thresholds in `docs/quality.md`.
-    pub fn clusters() -> Params {
-        Params {
-            threshold: 0.08,
-            measure: Measure::Containment,
-            mode: Mode::Clusters,
-            verify: Verify::InMemory,
-            ..Params::dedup()
-        }
-    }
-
-    /// The banding in force: the override, or the best for the threshold.
-    ///
-    /// With [`Measure::Containment`] a pair can pass with a Jaccard well below the
-    /// threshold (a short page inside a long one), so bands are tuned for half of it, and
-    /// with datasketch's equal weights: the halved threshold is only a proxy, and weighing
-    /// misses more there mostly adds short-page pairs from different stories (measured in
-    /// `docs/quality.md`, rows F and I).
-    pub fn lsh_params(&self) -> LshParams {
-        self.lsh.unwrap_or_else(|| match self.measure {
-            Measure::Jaccard => LshParams::for_threshold(self.threshold, self.minhash.permutations),
-            Measure::Containment => LshParams::for_threshold_weighted(
-                self.threshold / 2.0,
-                self.minhash.permutations,
-                0.5,
-            ),
-        })
-    }
-
-    /// Check every stage's parameters once, before any work.
-    pub fn validate(&self) -> Result<()> {
-        self.clean.validate()?;
-        self.shingle.validate()?;
-        self.minhash.validate()?;
-        if !(0.0..=1.0).contains(&self.threshold) {
-            return Err(Error::params("threshold must be within [0, 1]"));
-        }
-        self.lsh_params().validate(self.minhash.permutations)
-    }
-}
-
-/// Why a document was not signed.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SkipReason {
-    /// The input could not be read or parsed; the message says where and why.
-    Unreadable(String),
-    /// Nothing was left after cleaning (or the document was empty).
-    Empty,
-    /// Fewer words than one shingle.
-    TooShort,
-}
-
-impl SkipReason {
-    /// A short machine-readable name for summaries: `unreadable`, `empty`, `too-short`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SkipReason::Unreadable(_) => "unreadable",
-            SkipReason::Empty => "empty",
-            SkipReason::TooShort => "too-short",
-        }
-    }
-
-    /// A sentence for people and for the `reason` field.
-    pub fn message(&self) -> String {
-        match self {
-            SkipReason::Unreadable(msg) => format!("unreadable: {msg}"),
-            SkipReason::Empty => "empty after cleaning".to_string(),
-            SkipReason::TooShort => "too short to sign (fewer words than one shingle)".to_string(),
-        }
-    }
-}
-
-/// One input document after the pipeline.
-#[derive(Debug, Clone)]
-pub struct Doc {
-    /// The document id.
-    pub id: String,
-    /// The title, if known.
-    pub title: Option<String>,
-    /// Where it came from.
-    pub origin: Origin,
-    /// Bytes of cleaned text (what `--keep longest` compares).
-    pub text_len: usize,
-    /// The shingle set (empty for skipped documents).
-    pub shingles: Shingles,
-    /// The signature, for signed documents.
-    pub signature: Option<Signature>,
-    /// Why the document was skipped, if it was.
-    pub skipped: Option<SkipReason>,
-}
+pub use crate::document::{Doc, Prepared, SkipReason, prepare, sign};
+pub use crate::params::{Keep, Mode, Params, Verify};
 
 /// Counts for the end-of-run summary.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -283,106 +117,6 @@ impl Progress for NoProgress {
     fn advance(&self, _: u64) {}
 }
 
-/// A document between preparation and signing: its blocks and the cleaner's verdicts.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    /// Id, title and origin.
-    pub id: String,
-    /// Title from the input or the page.
-    pub title: Option<String>,
-    /// Where it came from.
-    pub origin: Origin,
-    /// Extracted page.
-    pub page: Page,
-    /// One verdict per block.
-    pub verdicts: Vec<Verdict>,
-    /// Stopword-list index of the page's language.
-    pub language: usize,
-    /// Hashes of the words of every block, in order.
-    pub hashes: Vec<u64>,
-    /// `ends[i]`: end of block `i`'s words in `hashes`.
-    pub ends: Vec<usize>,
-    /// Set when the record could not be read.
-    pub unreadable: Option<String>,
-}
-
-impl Prepared {
-    /// The kept text, blocks joined by newlines.
-    pub fn kept_text(&self) -> String {
-        let mut out = String::new();
-        for (b, v) in self.page.blocks.iter().zip(&self.verdicts) {
-            if v.is_keep() {
-                if !out.is_empty() {
-                    out.push('\n');
-                }
-                out.push_str(&b.text);
-            }
-        }
-        out
-    }
-}
-
-/// Extract, tokenize and classify one raw document (no corpus-level cleaning yet).
-pub fn prepare(
-    origin: Origin,
-    doc: &RawDocument,
-    params: &Params,
-    tokenizer: &mut Tokenizer,
-) -> Prepared {
-    let page = if params.clean.enabled {
-        extract::extract(doc, true)
-    } else {
-        extract::whole(doc)
-    };
-    let mut hashes = Vec::new();
-    let mut ends = Vec::with_capacity(page.blocks.len());
-    for b in &page.blocks {
-        tokenizer.hash_words(&b.text, &mut hashes);
-        ends.push(hashes.len());
-    }
-    let clean = &params.clean;
-    let needs_language = clean.enabled || params.shingle.kind == ShingleKind::SpotSigs;
-    let language = if needs_language {
-        clean::detect_language(&hashes, clean)
-    } else {
-        clean::Stopwords::get().language_index("en").unwrap_or(0)
-    };
-    let verdicts = if clean.enabled {
-        let stats = clean::block_stats(&hashes, &ends, language);
-        clean::classify(&page.blocks, &stats, clean)
-    } else {
-        vec![Verdict::Keep; page.blocks.len()]
-    };
-    Prepared {
-        id: doc.id.clone(),
-        title: page.title.clone(),
-        origin,
-        page,
-        verdicts,
-        language,
-        hashes,
-        ends,
-        unreadable: None,
-    }
-}
-
-fn prepare_record(record: Record, params: &Params, tokenizer: &mut Tokenizer) -> Prepared {
-    match record {
-        Record::Document { origin, document } => prepare(origin, &document, params, tokenizer),
-        Record::Skipped { origin, id, error } => Prepared {
-            id,
-            title: None,
-            origin,
-            page: Page::default(),
-            verdicts: Vec::new(),
-            language: 0,
-            hashes: Vec::new(),
-            ends: Vec::new(),
-            unreadable: Some(error.to_string()),
-        },
-    }
-}
-
 /// Corpus-level cleaning over a first pass: sign every page, cluster, then drop the kept
 /// blocks whose text appears in pages of at least `repeated_min_clusters` different clusters
 /// ([`clean::mark_repeated`]). Returns how many pages changed.
@@ -438,73 +172,6 @@ fn drop_repeated(pipeline: &Pipeline, pages: &mut [Prepared], progress: &dyn Pro
             usize::from(changed)
         })
         .sum()
-}
-
-/// Shingle and sign one prepared page, keeping its shingle set.
-pub fn sign(p: &Prepared, params: &Params, hasher: &MinHasher) -> Doc {
-    sign_keeping(p, params, hasher, true)
-}
-
-/// The document record and raw shingle values (unsorted, possibly repeated) of a page.
-fn sign_parts(p: &Prepared, params: &Params) -> (Doc, Vec<u32>) {
-    let mut doc = Doc {
-        id: p.id.clone(),
-        title: p.title.clone(),
-        origin: p.origin.clone(),
-        text_len: 0,
-        shingles: Shingles::default(),
-        signature: None,
-        skipped: None,
-    };
-    if let Some(msg) = &p.unreadable {
-        doc.skipped = Some(SkipReason::Unreadable(msg.clone()));
-        return (doc, Vec::new());
-    }
-    let kept = p.verdicts.iter().filter(|v| v.is_keep()).count();
-    let words: std::borrow::Cow<'_, [u64]> = if kept == p.verdicts.len() {
-        std::borrow::Cow::Borrowed(&p.hashes)
-    } else {
-        let mut words = Vec::with_capacity(p.hashes.len());
-        let mut start = 0;
-        for (&end, v) in p.ends.iter().zip(&p.verdicts) {
-            if v.is_keep() {
-                words.extend_from_slice(&p.hashes[start..end]);
-            }
-            start = end;
-        }
-        std::borrow::Cow::Owned(words)
-    };
-    doc.text_len = p
-        .page
-        .blocks
-        .iter()
-        .zip(&p.verdicts)
-        .filter(|(_, v)| v.is_keep())
-        .map(|(b, _)| b.text.len())
-        .sum();
-    if words.is_empty() {
-        doc.skipped = Some(SkipReason::Empty);
-        return (doc, Vec::new());
-    }
-    let raw = shingle::shingle_values(&words, p.language, &params.shingle);
-    if raw.is_empty() {
-        doc.skipped = Some(SkipReason::TooShort);
-    }
-    (doc, raw)
-}
-
-/// Shingle and sign one page; `keep` keeps the (sorted) shingle set for verification,
-/// otherwise only the signature stays.
-fn sign_keeping(p: &Prepared, params: &Params, hasher: &MinHasher, keep: bool) -> Doc {
-    let (mut doc, raw) = sign_parts(p, params);
-    if doc.skipped.is_some() {
-        return doc;
-    }
-    doc.signature = Some(hasher.sign(&raw));
-    if keep {
-        doc.shingles = Shingles::from_hashes(raw);
-    }
-    doc
 }
 
 /// Document indices sorted by id (then input position): the order-independent tie-breaker.
@@ -863,7 +530,7 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::{Content, RawDocument};
+    use crate::read::{Content, Origin, RawDocument};
 
     fn doc(id: &str, text: &str) -> Prepared {
         let raw = RawDocument {

@@ -1,0 +1,234 @@
+//! One document through the per-document stages: extract, tokenize, clean, shingle, sign.
+//!
+//! In: a raw record. Out: a [`Prepared`] page (blocks, word hashes, the cleaner's verdicts),
+//! then a [`Doc`] (id, length, signature, and the shingle set when verification needs it).
+//! These functions are pure; [`crate::pipeline`] runs them in parallel.
+
+use crate::clean::{self, Verdict};
+use crate::extract::{self, Page};
+use crate::minhash::{MinHasher, Signature};
+use crate::params::Params;
+use crate::read::{Origin, RawDocument, Record};
+use crate::shingle::{self, ShingleKind, Shingles};
+use crate::tokenize::Tokenizer;
+
+/// Why a document was not signed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SkipReason {
+    /// The input could not be read or parsed; the message says where and why.
+    Unreadable(String),
+    /// Nothing was left after cleaning (or the document was empty).
+    Empty,
+    /// Fewer words than one shingle.
+    TooShort,
+}
+
+impl SkipReason {
+    /// A short machine-readable name for summaries: `unreadable`, `empty`, `too-short`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SkipReason::Unreadable(_) => "unreadable",
+            SkipReason::Empty => "empty",
+            SkipReason::TooShort => "too-short",
+        }
+    }
+
+    /// A sentence for people and for the `reason` field.
+    pub fn message(&self) -> String {
+        match self {
+            SkipReason::Unreadable(msg) => format!("unreadable: {msg}"),
+            SkipReason::Empty => "empty after cleaning".to_string(),
+            SkipReason::TooShort => "too short to sign (fewer words than one shingle)".to_string(),
+        }
+    }
+}
+
+/// One input document after the pipeline.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    /// The document id.
+    pub id: String,
+    /// The title, if known.
+    pub title: Option<String>,
+    /// Where it came from.
+    pub origin: Origin,
+    /// Bytes of cleaned text (what `--keep longest` compares).
+    pub text_len: usize,
+    /// The shingle set (empty for skipped documents).
+    pub shingles: Shingles,
+    /// The signature, for signed documents.
+    pub signature: Option<Signature>,
+    /// Why the document was skipped, if it was.
+    pub skipped: Option<SkipReason>,
+}
+
+/// A document between preparation and signing: its blocks and the cleaner's verdicts.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Id, title and origin.
+    pub id: String,
+    /// Title from the input or the page.
+    pub title: Option<String>,
+    /// Where it came from.
+    pub origin: Origin,
+    /// Extracted page.
+    pub page: Page,
+    /// One verdict per block.
+    pub verdicts: Vec<Verdict>,
+    /// Stopword-list index of the page's language.
+    pub language: usize,
+    /// Hashes of the words of every block, in order.
+    pub hashes: Vec<u64>,
+    /// `ends[i]`: end of block `i`'s words in `hashes`.
+    pub ends: Vec<usize>,
+    /// Set when the record could not be read.
+    pub unreadable: Option<String>,
+}
+
+impl Prepared {
+    /// The kept text, blocks joined by newlines.
+    pub fn kept_text(&self) -> String {
+        let mut out = String::new();
+        for (b, v) in self.page.blocks.iter().zip(&self.verdicts) {
+            if v.is_keep() {
+                if !out.is_empty() {
+                    out.push('\n');
+                }
+                out.push_str(&b.text);
+            }
+        }
+        out
+    }
+}
+
+/// Extract, tokenize and classify one raw document (no corpus-level cleaning yet).
+pub fn prepare(
+    origin: Origin,
+    doc: &RawDocument,
+    params: &Params,
+    tokenizer: &mut Tokenizer,
+) -> Prepared {
+    let page = if params.clean.enabled {
+        extract::extract(doc, true)
+    } else {
+        extract::whole(doc)
+    };
+    let mut hashes = Vec::new();
+    let mut ends = Vec::with_capacity(page.blocks.len());
+    for b in &page.blocks {
+        tokenizer.hash_words(&b.text, &mut hashes);
+        ends.push(hashes.len());
+    }
+    let clean = &params.clean;
+    let needs_language = clean.enabled || params.shingle.kind == ShingleKind::SpotSigs;
+    let language = if needs_language {
+        clean::detect_language(&hashes, clean)
+    } else {
+        clean::Stopwords::get().language_index("en").unwrap_or(0)
+    };
+    let verdicts = if clean.enabled {
+        let stats = clean::block_stats(&hashes, &ends, language);
+        clean::classify(&page.blocks, &stats, clean)
+    } else {
+        vec![Verdict::Keep; page.blocks.len()]
+    };
+    Prepared {
+        id: doc.id.clone(),
+        title: page.title.clone(),
+        origin,
+        page,
+        verdicts,
+        language,
+        hashes,
+        ends,
+        unreadable: None,
+    }
+}
+
+pub(crate) fn prepare_record(
+    record: Record,
+    params: &Params,
+    tokenizer: &mut Tokenizer,
+) -> Prepared {
+    match record {
+        Record::Document { origin, document } => prepare(origin, &document, params, tokenizer),
+        Record::Skipped { origin, id, error } => Prepared {
+            id,
+            title: None,
+            origin,
+            page: Page::default(),
+            verdicts: Vec::new(),
+            language: 0,
+            hashes: Vec::new(),
+            ends: Vec::new(),
+            unreadable: Some(error.to_string()),
+        },
+    }
+}
+
+/// Shingle and sign one prepared page, keeping its shingle set.
+pub fn sign(p: &Prepared, params: &Params, hasher: &MinHasher) -> Doc {
+    sign_keeping(p, params, hasher, true)
+}
+
+/// The document record and raw shingle values (unsorted, possibly repeated) of a page.
+pub(crate) fn sign_parts(p: &Prepared, params: &Params) -> (Doc, Vec<u32>) {
+    let mut doc = Doc {
+        id: p.id.clone(),
+        title: p.title.clone(),
+        origin: p.origin.clone(),
+        text_len: 0,
+        shingles: Shingles::default(),
+        signature: None,
+        skipped: None,
+    };
+    if let Some(msg) = &p.unreadable {
+        doc.skipped = Some(SkipReason::Unreadable(msg.clone()));
+        return (doc, Vec::new());
+    }
+    let kept = p.verdicts.iter().filter(|v| v.is_keep()).count();
+    let words: std::borrow::Cow<'_, [u64]> = if kept == p.verdicts.len() {
+        std::borrow::Cow::Borrowed(&p.hashes)
+    } else {
+        let mut words = Vec::with_capacity(p.hashes.len());
+        let mut start = 0;
+        for (&end, v) in p.ends.iter().zip(&p.verdicts) {
+            if v.is_keep() {
+                words.extend_from_slice(&p.hashes[start..end]);
+            }
+            start = end;
+        }
+        std::borrow::Cow::Owned(words)
+    };
+    doc.text_len = p
+        .page
+        .blocks
+        .iter()
+        .zip(&p.verdicts)
+        .filter(|(_, v)| v.is_keep())
+        .map(|(b, _)| b.text.len())
+        .sum();
+    if words.is_empty() {
+        doc.skipped = Some(SkipReason::Empty);
+        return (doc, Vec::new());
+    }
+    let raw = shingle::shingle_values(&words, p.language, &params.shingle);
+    if raw.is_empty() {
+        doc.skipped = Some(SkipReason::TooShort);
+    }
+    (doc, raw)
+}
+
+/// Shingle and sign one page; `keep` keeps the (sorted) shingle set for verification,
+/// otherwise only the signature stays.
+pub(crate) fn sign_keeping(p: &Prepared, params: &Params, hasher: &MinHasher, keep: bool) -> Doc {
+    let (mut doc, raw) = sign_parts(p, params);
+    if doc.skipped.is_some() {
+        return doc;
+    }
+    doc.signature = Some(hasher.sign(&raw));
+    if keep {
+        doc.shingles = Shingles::from_hashes(raw);
+    }
+    doc
+}

@@ -1,0 +1,129 @@
+//! The parameters of one run: every stage's parameters, the similarity threshold and
+//! measure, and the two presets, [`Params::dedup`] and [`Params::clusters`].
+
+use crate::clean::CleanParams;
+use crate::error::{Error, Result};
+use crate::lsh::LshParams;
+use crate::minhash::MinHashParams;
+use crate::read::ReadParams;
+use crate::shingle::ShingleParams;
+use crate::verify::Measure;
+
+/// Which copy of a duplicate group `dedup` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The longest text after cleaning (ties: smallest id). Independent of input order.
+    Longest,
+    /// The first in input order.
+    First,
+}
+
+/// Where the shingle sets for exact verification come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// Keep every document's shingle set from the first pass (needed to re-group at other
+    /// thresholds, as `eval --sweep` does). Memory grows with the text.
+    InMemory,
+    /// Keep only signatures; after LSH, read the inputs again and rebuild the sets of the
+    /// documents in candidate pairs only. Memory grows with the number of documents. The
+    /// inputs must not change during the run (stdin is held in memory, so it qualifies).
+    Reread,
+}
+
+/// Whether the run groups near-identical copies (`dedup`) or reports of one story
+/// (`clusters`); decides the founding order of clusters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Crawl deduplication: the kept copy founds its group.
+    Dedup(Keep),
+    /// Story clusters: the best-connected page founds its group.
+    Clusters,
+}
+
+/// All parameters of one run. Build with [`Params::dedup`] or [`Params::clusters`] (the two
+/// presets) and adjust fields; [`Params::validate`] checks them once.
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// How to read inputs.
+    pub read: ReadParams,
+    /// How to clean pages.
+    pub clean: CleanParams,
+    /// How to shingle.
+    pub shingle: ShingleParams,
+    /// Signature length and seed.
+    pub minhash: MinHashParams,
+    /// Minimum exact score for a pair to count as similar, in [0, 1].
+    pub threshold: f64,
+    /// Which exact score the threshold applies to.
+    pub measure: Measure,
+    /// Bands and rows; `None` derives them from `threshold` ([`LshParams::for_threshold`]).
+    pub lsh: Option<LshParams>,
+    /// Grouping mode.
+    pub mode: Mode,
+    /// In `clusters` mode, merge two clusters when at least this share of their cross pairs
+    /// are verified similar ([`crate::cluster::merge_dense`]). Default 0.5; above 1 turns it off.
+    pub merge_density: f64,
+    /// Where verification gets shingle sets: `Reread` for `dedup` (crawl scale),
+    /// `InMemory` for `clusters`.
+    pub verify: Verify,
+}
+
+impl Params {
+    /// Preset for `dedup`: near-identical copies. Word 5-grams, Jaccard ≥ 0.5, keep longest.
+    pub fn dedup() -> Params {
+        Params {
+            read: ReadParams::default(),
+            clean: CleanParams::default(),
+            shingle: ShingleParams::default(),
+            minhash: MinHashParams::default(),
+            threshold: 0.5,
+            measure: Measure::Jaccard,
+            lsh: None,
+            mode: Mode::Dedup(Keep::Longest),
+            merge_density: 0.5,
+            verify: Verify::Reread,
+        }
+    }
+
+    /// Preset for `clusters`: reports of one story. Word 5-grams, containment ≥ 0.08 (one
+    /// page shares a passage with another), then dense-cluster merging. Measured against
+    /// SpotSigs features and other n and thresholds in `docs/quality.md`.
+    pub fn clusters() -> Params {
+        Params {
+            threshold: 0.08,
+            measure: Measure::Containment,
+            mode: Mode::Clusters,
+            verify: Verify::InMemory,
+            ..Params::dedup()
+        }
+    }
+
+    /// The banding in force: the override, or the best for the threshold.
+    ///
+    /// With [`Measure::Containment`] a pair can pass with a Jaccard well below the
+    /// threshold (a short page inside a long one), so bands are tuned for half of it, and
+    /// with datasketch's equal weights: the halved threshold is only a proxy, and weighing
+    /// misses more there mostly adds short-page pairs from different stories (measured in
+    /// `docs/quality.md`, rows F and I).
+    pub fn lsh_params(&self) -> LshParams {
+        self.lsh.unwrap_or_else(|| match self.measure {
+            Measure::Jaccard => LshParams::for_threshold(self.threshold, self.minhash.permutations),
+            Measure::Containment => LshParams::for_threshold_weighted(
+                self.threshold / 2.0,
+                self.minhash.permutations,
+                0.5,
+            ),
+        })
+    }
+
+    /// Check every stage's parameters once, before any work.
+    pub fn validate(&self) -> Result<()> {
+        self.clean.validate()?;
+        self.shingle.validate()?;
+        self.minhash.validate()?;
+        if !(0.0..=1.0).contains(&self.threshold) {
+            return Err(Error::params("threshold must be within [0, 1]"));
+        }
+        self.lsh_params().validate(self.minhash.permutations)
+    }
+}
