@@ -142,6 +142,10 @@ struct Common {
     /// Shingle kind: consecutive words, or stopword-anchored SpotSigs chains.
     #[arg(long, value_enum, default_value_t = ShingleArg::Words)]
     shingle: ShingleArg,
+    /// Seed of the shingle and MinHash hash functions (the MinHash seed is this + 1). Results
+    /// with another seed differ only by which pairs LSH proposes.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
     /// MinHash signature length.
     #[arg(long, default_value_t = 128)]
     permutations: usize,
@@ -176,6 +180,10 @@ struct Common {
     /// Shingle every block: no boilerplate removal.
     #[arg(long)]
     no_clean: bool,
+    /// With --measure containment, the fewest shared shingles a similar pair needs
+    /// [default: 20 for clusters and eval, 0 otherwise].
+    #[arg(long)]
+    min_shared: Option<usize>,
     /// clusters: drop blocks found in at least this many different first-pass clusters
     /// (0: never).
     #[arg(long, default_value_t = 3, hide = true)]
@@ -553,6 +561,8 @@ fn params(common: &Common, mut params: Params) -> Result<Params, Failure> {
     };
     params.shingle.ngram = common.ngram;
     params.minhash.permutations = common.permutations;
+    params.shingle.seed = common.seed;
+    params.minhash.seed = common.seed.wrapping_add(1);
     if let Some(t) = common.threshold {
         params.threshold = t;
     }
@@ -566,6 +576,9 @@ fn params(common: &Common, mut params: Params) -> Result<Params, Failure> {
         params.lsh = Some(LshParams { bands, rows });
     }
     params.merge_density = common.merge_density;
+    if let Some(n) = common.min_shared {
+        params.min_shared = n;
+    }
     if let Some(v) = common.verify {
         params.verify = match v {
             VerifyArg::Memory => Verify::InMemory,

@@ -66,6 +66,10 @@ pub struct Params {
     /// Where verification gets shingle sets: `Reread` for `dedup` (crawl scale),
     /// `InMemory` for `clusters`.
     pub verify: Verify,
+    /// With [`Measure::Containment`], a pair also needs at least this many shared shingles:
+    /// on a short page one shared boilerplate sentence already makes a high containment.
+    /// Default 0 for `dedup`, 20 for `clusters` (a shared passage of 24 words).
+    pub min_shared: usize,
 }
 
 impl Params {
@@ -82,6 +86,7 @@ impl Params {
             mode: Mode::Dedup(Keep::Longest),
             merge_density: 0.5,
             verify: Verify::Reread,
+            min_shared: 0,
         }
     }
 
@@ -94,25 +99,25 @@ impl Params {
             measure: Measure::Containment,
             mode: Mode::Clusters,
             verify: Verify::InMemory,
+            min_shared: 20,
             ..Params::dedup()
         }
     }
 
     /// The banding in force: the override, or the best for the threshold.
     ///
-    /// With [`Measure::Containment`] a pair can pass with a Jaccard well below the
-    /// threshold (a short page inside a long one), so bands are tuned for half of it, and
-    /// with datasketch's equal weights: the halved threshold is only a proxy, and weighing
-    /// misses more there mostly adds short-page pairs from different stories (measured in
-    /// `docs/quality.md`, rows F and I).
+    /// With [`Measure::Containment`] MinHash cannot estimate the score (a short page inside a
+    /// long one has a low Jaccard), so every signature value is its own band (`permutations`
+    /// bands of 1 row: any shared minimum makes a candidate) and exact verification decides.
+    /// Fewer bands made results depend on which pairs LSH happened to miss (the seeds' Reuters
+    /// pair, Jaccard 0.05, was missed for 2 seeds of 8 with 40 × 1; `docs/quality.md`).
     pub fn lsh_params(&self) -> LshParams {
         self.lsh.unwrap_or_else(|| match self.measure {
             Measure::Jaccard => LshParams::for_threshold(self.threshold, self.minhash.permutations),
-            Measure::Containment => LshParams::for_threshold_weighted(
-                self.threshold / 2.0,
-                self.minhash.permutations,
-                0.5,
-            ),
+            Measure::Containment => LshParams {
+                bands: self.minhash.permutations,
+                rows: 1,
+            },
         })
     }
 

@@ -390,12 +390,16 @@ impl Pipeline {
     pub fn finish(&self, docs: Vec<Doc>, candidates: Vec<(u32, u32)>) -> Analysis {
         let measure = self.params.measure;
         let threshold = self.params.threshold;
+        let min_shared = match measure {
+            Measure::Containment => self.params.min_shared,
+            Measure::Jaccard => 0,
+        };
         let edges: Vec<Edge> = candidates
             .par_iter()
             .filter_map(|&(a, b)| {
                 let s = verify::compare(&docs[a as usize].shingles, &docs[b as usize].shingles);
                 let score = s.score(measure);
-                (score >= threshold).then_some(Edge { a, b, score })
+                (score >= threshold && s.shared >= min_shared).then_some(Edge { a, b, score })
             })
             .collect();
 
