@@ -52,13 +52,6 @@ pub struct Page {
     pub lossy: bool,
 }
 
-impl Page {
-    /// Total characters of block text, a cheap length measure.
-    pub fn text_len(&self) -> usize {
-        self.blocks.iter().map(|b| b.text.len()).sum()
-    }
-}
-
 /// Lines longer than this many words are split into sentences: a page whose line breaks were
 /// folded away, or a wall of text, still gives the cleaner units to judge. Ordinary
 /// paragraphs are far shorter, and sentence segmentation is costly, so they are left whole.

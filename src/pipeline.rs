@@ -49,8 +49,6 @@ pub struct Stats {
     pub verified: usize,
     /// Candidates dropped by [`Pipeline::prefilter`] before verification.
     pub prefiltered: usize,
-    /// Candidates kept by the prefilter (the ones verified).
-    pub prefiltered_kept: usize,
     /// Bytes of input read (JSON lines, text or HTML).
     pub bytes: u64,
     /// Seconds spent reading, extracting, cleaning, shingling and signing.
@@ -119,8 +117,8 @@ impl Progress for NoProgress {
 
 /// Corpus-level cleaning over a first pass: sign every page, cluster, then drop the kept
 /// blocks whose text appears in pages of at least `repeated_min_clusters` different clusters
-/// ([`clean::mark_repeated`]). Returns how many pages changed.
-fn drop_repeated(pipeline: &Pipeline, pages: &mut [Prepared], progress: &dyn Progress) -> usize {
+/// ([`clean::mark_repeated`]).
+fn drop_repeated(pipeline: &Pipeline, pages: &mut [Prepared], progress: &dyn Progress) {
     let docs: Vec<Doc> = pages
         .par_iter()
         .map(|p| sign(p, &pipeline.params, &pipeline.hasher))
@@ -160,18 +158,14 @@ fn drop_repeated(pipeline: &Pipeline, pages: &mut [Prepared], progress: &dyn Pro
         }
     }
     let clusters_of = |k: u64| seen.get(&k).map_or(0, Vec::len);
-    pages
-        .par_iter_mut()
-        .map(|p| {
-            let changed = clean::mark_repeated(
-                &p.page.blocks,
-                &mut p.verdicts,
-                clusters_of,
-                &pipeline.params.clean,
-            );
-            usize::from(changed)
-        })
-        .sum()
+    pages.par_iter_mut().for_each(|p| {
+        clean::mark_repeated(
+            &p.page.blocks,
+            &mut p.verdicts,
+            clusters_of,
+            &pipeline.params.clean,
+        );
+    });
 }
 
 /// Document indices sorted by id (then input position): the order-independent tie-breaker.
@@ -188,6 +182,26 @@ fn ids_in_order(docs: &[Doc]) -> Vec<u32> {
 
 /// Records read per parallel chunk.
 const CHUNK: usize = 2048;
+
+/// Feed `items` to `process` in chunks of [`CHUNK`], reading the next chunk while the current
+/// one is processed (the reader is sequential, `process` runs in parallel), and hand each
+/// result to `consume` in input order.
+fn read_ahead<T: Send, R: Send>(
+    items: impl Iterator<Item = T> + Send,
+    process: impl Fn(Vec<T>) -> R + Sync,
+    mut consume: impl FnMut(R),
+) {
+    let mut items = items;
+    let mut chunk: Vec<T> = items.by_ref().take(CHUNK).collect();
+    while !chunk.is_empty() {
+        let (next, out) = rayon::join(
+            || items.by_ref().take(CHUNK).collect::<Vec<_>>(),
+            || process(chunk),
+        );
+        consume(out);
+        chunk = next;
+    }
+}
 
 /// A configured pipeline.
 #[derive(Debug, Clone)]
@@ -221,24 +235,25 @@ impl Pipeline {
         progress.stage("reading", sources.total_bytes());
         let mut pages = Vec::new();
         let mut bytes = 0u64;
-        let mut pending = sources.pending();
-        loop {
-            let chunk: Vec<Pending> = pending.by_ref().take(CHUNK).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            let chunk_bytes = chunk.iter().map(|p| p.len_bytes() as u64).sum();
-            bytes += chunk_bytes;
-            progress.advance(chunk_bytes);
-            let read = sources.params();
-            let prepared: Vec<Prepared> = chunk
-                .into_par_iter()
-                .map_init(Tokenizer::new, |tok, p| {
-                    prepare_record(p.parse(read, false), &self.params, tok)
-                })
-                .collect();
-            pages.extend(prepared);
-        }
+        let read = sources.params();
+        read_ahead(
+            sources.pending(),
+            |chunk: Vec<Pending>| {
+                let chunk_bytes: u64 = chunk.iter().map(|p| p.len_bytes() as u64).sum();
+                let prepared: Vec<Prepared> = chunk
+                    .into_par_iter()
+                    .map_init(Tokenizer::new, |tok, p| {
+                        prepare_record(p.parse(read, false), &self.params, tok)
+                    })
+                    .collect();
+                (chunk_bytes, prepared)
+            },
+            |(chunk_bytes, prepared)| {
+                bytes += chunk_bytes;
+                progress.advance(chunk_bytes);
+                pages.extend(prepared);
+            },
+        );
         if self.corpus_cleaning() {
             drop_repeated(self, &mut pages, progress);
         }
@@ -269,7 +284,7 @@ impl Pipeline {
     pub fn run(&self, sources: &Sources, progress: &dyn Progress) -> Analysis {
         let started = Instant::now();
         let mut bytes = 0u64;
-        let docs: Vec<Doc> = if self.corpus_cleaning() {
+        let mut docs: Vec<Doc> = if self.corpus_cleaning() {
             let (pages, read) = self.prepare_counted(sources, progress);
             bytes = read;
             pages
@@ -279,23 +294,20 @@ impl Pipeline {
         } else {
             progress.stage("reading", sources.total_bytes());
             let mut docs = Vec::new();
-            let mut pending = sources.pending();
-            let mut chunk: Vec<Pending> = pending.by_ref().take(CHUNK).collect();
-            while !chunk.is_empty() {
-                let chunk_bytes: u64 = chunk.iter().map(|p| p.len_bytes() as u64).sum();
-                // Read the next chunk while this one is processed.
-                let (next, signed) = rayon::join(
-                    || pending.by_ref().take(CHUNK).collect::<Vec<_>>(),
-                    || self.sign_chunk(chunk, sources),
-                );
-                docs.extend(signed);
-                bytes += chunk_bytes;
-                progress.advance(chunk_bytes);
-                chunk = next;
-            }
+            read_ahead(
+                sources.pending(),
+                |chunk: Vec<Pending>| {
+                    let chunk_bytes: u64 = chunk.iter().map(|p| p.len_bytes() as u64).sum();
+                    (chunk_bytes, self.sign_chunk(chunk, sources))
+                },
+                |(chunk_bytes, signed)| {
+                    docs.extend(signed);
+                    bytes += chunk_bytes;
+                    progress.advance(chunk_bytes);
+                },
+            );
             docs
         };
-        let mut docs = docs;
         let sign_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
@@ -310,8 +322,8 @@ impl Pipeline {
         let reread_seconds = reread.elapsed().as_secs_f64();
         let mut analysis = self.finish(docs, candidates);
         analysis.stats.bucket_seconds = bucket_seconds;
+        analysis.stats.prefiltered = proposed - analysis.stats.candidates;
         analysis.stats.candidates = proposed;
-        analysis.stats.prefiltered = proposed - analysis.stats.prefiltered_kept;
         analysis.stats.reread_seconds = reread_seconds;
         analysis.stats.bytes = bytes;
         analysis.stats.sign_seconds = sign_seconds;
@@ -416,7 +428,6 @@ impl Pipeline {
             documents: docs.len(),
             skipped,
             candidates: candidates.len(),
-            prefiltered_kept: candidates.len(),
             verified: edges.len(),
             ..Stats::default()
         };
@@ -445,27 +456,24 @@ impl Pipeline {
         }
         progress.stage("verifying", needed.iter().filter(|&&n| n).count() as u64);
         let read = sources.params();
-        let mut pending = sources.pending_where(|i| needed.get(i).copied().unwrap_or(false));
-        let mut chunk: Vec<(usize, Pending)> = pending.by_ref().take(CHUNK).collect();
-        while !chunk.is_empty() {
-            let (next, sets) = rayon::join(
-                || pending.by_ref().take(CHUNK).collect::<Vec<_>>(),
-                || {
-                    chunk
-                        .into_par_iter()
-                        .map_init(Tokenizer::new, |tok, (i, p)| {
-                            let prepared = prepare_record(p.parse(read, false), &self.params, tok);
-                            (i, sign_parts(&prepared, &self.params).1)
-                        })
-                        .collect::<Vec<_>>()
-                },
-            );
-            progress.advance(sets.len() as u64);
-            for (i, raw) in sets {
-                docs[i].shingles = Shingles::from_hashes(raw);
-            }
-            chunk = next;
-        }
+        read_ahead(
+            sources.pending_where(|i| needed.get(i).copied().unwrap_or(false)),
+            |chunk: Vec<(usize, Pending)>| {
+                chunk
+                    .into_par_iter()
+                    .map_init(Tokenizer::new, |tok, (i, p)| {
+                        let prepared = prepare_record(p.parse(read, false), &self.params, tok);
+                        (i, sign_parts(&prepared, &self.params).1)
+                    })
+                    .collect::<Vec<_>>()
+            },
+            |sets| {
+                progress.advance(sets.len() as u64);
+                for (i, raw) in sets {
+                    docs[i].shingles = Shingles::from_hashes(raw);
+                }
+            },
+        );
     }
 
     fn cluster(&self, docs: &[Doc], edges: &[Edge]) -> Vec<Cluster> {

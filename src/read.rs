@@ -238,16 +238,6 @@ impl Sources {
         })
     }
 
-    /// Read one in-memory document (e.g. for tests and the library example).
-    pub fn from_text(id: &str, text: &str) -> RawDocument {
-        RawDocument {
-            id: id.to_string(),
-            title: None,
-            content: Content::Text(text.to_string()),
-            raw: None,
-        }
-    }
-
     /// How many files (or streams) will be read.
     pub fn len(&self) -> usize {
         self.sources.len()

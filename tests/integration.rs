@@ -29,6 +29,16 @@ fn json_lines(s: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The member ids of one `clusters` record.
+fn member_ids(cluster: &serde_json::Value) -> Vec<&str> {
+    cluster["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect()
+}
+
 /// Story text, distinct per `seed`: sentences of prose built from seeded word choices over
 /// a vocabulary large enough that two stories share almost no 5-word run.
 fn story(seed: usize) -> String {
@@ -129,22 +139,11 @@ mod clusters {
     fn seeds_group_the_reuters_pair_and_keep_other_events_out() {
         let (out, _) = run_ok(&["clusters", seeds().to_str().unwrap()]);
         let clusters = json_lines(&out);
-        let holding = |id: &str| {
-            clusters.iter().find(|c| {
-                c["members"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|m| m["id"].as_str().unwrap().starts_with(id))
-            })
-        };
-        let c = holding("001_").expect("001 is clustered");
-        let ids: Vec<&str> = c["members"]
-            .as_array()
-            .unwrap()
+        let c = clusters
             .iter()
-            .map(|m| m["id"].as_str().unwrap())
-            .collect();
+            .find(|c| member_ids(c).iter().any(|i| i.starts_with("001_")))
+            .expect("001 is clustered");
+        let ids = member_ids(c);
         assert!(ids.iter().any(|i| i.starts_with("003_")), "{ids:?}");
         assert!(
             !ids.iter()
@@ -167,12 +166,7 @@ mod clusters {
             ]);
             let clusters = json_lines(&out);
             let together = clusters.iter().any(|c| {
-                let ids: Vec<&str> = c["members"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|m| m["id"].as_str().unwrap())
-                    .collect();
+                let ids = member_ids(c);
                 ids.iter().any(|i| i.starts_with("001_"))
                     && ids.iter().any(|i| i.starts_with("003_"))
             });
