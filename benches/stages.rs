@@ -245,10 +245,11 @@ fn stages(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(total));
     let adj = cluster::adjacency(analysis.docs.len(), &analysis.edges);
     let rank: Vec<u32> = (0..analysis.docs.len() as u32).collect();
+    let copies = vec![1u32; analysis.docs.len()];
     g.bench_function("centre_and_merge", |b| {
         b.iter(|| {
-            let order = cluster::order_by_degree(&adj, &rank);
-            let clusters = cluster::merge_dense(cluster::cluster(&adj, &order), &adj, 0.5);
+            let order = cluster::order_by_degree(&adj, &copies, &rank);
+            let clusters = cluster::merge_dense(cluster::cluster(&adj, &order), &adj, &copies, 0.5);
             assert_eq!(
                 clusters.iter().map(|c| c.len()).sum::<usize>(),
                 analysis.docs.len()

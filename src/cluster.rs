@@ -16,7 +16,11 @@
 //! the founding order, never on thread scheduling.
 
 /// Merge clusters whose pages are mostly similar to each other: clusters A and B merge when
-/// at least `min_density` of their |A|·|B| cross pairs are verified edges. Merges go in
+/// at least `min_density` of their |A|·|B| cross pairs are verified edges.
+///
+/// `copies[d]` is how many documents node `d` stands for (itself and its exact copies, which
+/// are left out of the graph: an edge of `d` is an edge of each copy), so sizes and cross
+/// pairs count documents, as if every copy were in the graph. Merges go in
 /// rounds, densest pair first, each cluster merging at most once per round, until no pair
 /// qualifies; the larger cluster's representative (earlier-founded on a tie) stays.
 ///
@@ -27,9 +31,16 @@
 pub fn merge_dense(
     clusters: Vec<Cluster>,
     adj: &[Vec<(u32, f64)>],
+    copies: &[u32],
     min_density: f64,
 ) -> Vec<Cluster> {
     let mut clusters = clusters;
+    let weight = |c: &Cluster| -> u64 {
+        c.members
+            .iter()
+            .map(|&(d, _)| copies[d as usize] as u64)
+            .sum()
+    };
     loop {
         let mut slot = vec![usize::MAX; adj.len()];
         for (c, cluster) in clusters.iter().enumerate() {
@@ -47,14 +58,15 @@ pub fn merge_dense(
             for &(nb, _) in list {
                 let b = slot[nb as usize];
                 if b != usize::MAX && a < b {
-                    *cross.entry((a, b)).or_default() += 1;
+                    *cross.entry((a, b)).or_default() +=
+                        copies[d] as u64 * copies[nb as usize] as u64;
                 }
             }
         }
         let mut candidates: Vec<(f64, u64, usize, usize)> = cross
             .into_iter()
             .filter_map(|((a, b), n)| {
-                let density = n as f64 / (clusters[a].len() * clusters[b].len()) as f64;
+                let density = n as f64 / (weight(&clusters[a]) * weight(&clusters[b])) as f64;
                 (density >= min_density).then_some((density, n, a, b))
             })
             .collect();
@@ -76,7 +88,7 @@ pub fn merge_dense(
             touched[a] = true;
             touched[b] = true;
             // Clusters are in founding order, so `a < b` means a was founded first.
-            let (keep, gone) = if clusters[b].len() > clusters[a].len() {
+            let (keep, gone) = if weight(&clusters[b]) > weight(&clusters[a]) {
                 (b, a)
             } else {
                 (a, b)
@@ -144,23 +156,33 @@ pub fn adjacency(n: usize, edges: &[Edge]) -> Vec<Vec<(u32, f64)>> {
 
 /// Founding order for story clusters: most-connected documents first (a page that matches
 /// many others is the story's centre), then by total score, then by `rank` (a deterministic
-/// per-document order, e.g. by id).
-pub fn order_by_degree(adj: &[Vec<(u32, f64)>], rank: &[u32]) -> Vec<u32> {
+/// per-document order, e.g. by id). `copies[d]` counts node `d` and its exact copies (see
+/// [`merge_dense`]): a copy is a neighbour with score 1.
+pub fn order_by_degree(adj: &[Vec<(u32, f64)>], copies: &[u32], rank: &[u32]) -> Vec<u32> {
     let mut order: Vec<u32> = (0..adj.len() as u32).collect();
     // Scores summed as integers (micro-units): a float sum would depend on the order of the
     // adjacency list, i.e. on input order, and break exact ties differently.
+    let own = |d: u32| copies[d as usize].saturating_sub(1) as u64;
+    let degree = |d: u32| -> u64 {
+        adj[d as usize]
+            .iter()
+            .map(|&(nb, _)| copies[nb as usize] as u64)
+            .sum::<u64>()
+            + own(d)
+    };
     let weight = |d: u32| -> u64 {
         adj[d as usize]
             .iter()
-            .map(|&(_, s)| (s * 1e6).round() as u64)
-            .sum()
+            .map(|&(nb, s)| (s * 1e6).round() as u64 * copies[nb as usize] as u64)
+            .sum::<u64>()
+            + own(d) * 1_000_000
     };
+    let keys: Vec<(u64, u64)> = (0..adj.len() as u32)
+        .map(|d| (degree(d), weight(d)))
+        .collect();
     order.sort_by(|&x, &y| {
-        adj[y as usize]
-            .len()
-            .cmp(&adj[x as usize].len())
-            .then(weight(y).cmp(&weight(x)))
-            .then(rank[x as usize].cmp(&rank[y as usize]))
+        let (kx, ky) = (keys[x as usize], keys[y as usize]);
+        ky.cmp(&kx).then(rank[x as usize].cmp(&rank[y as usize]))
     });
     order
 }
@@ -256,7 +278,7 @@ mod tests {
         ];
         let adj = adjacency(7, &edges);
         let rank: Vec<u32> = (0..7).collect();
-        let clusters = cluster(&adj, &order_by_degree(&adj, &rank));
+        let clusters = cluster(&adj, &order_by_degree(&adj, &[1; 7], &rank));
         let mut groups: Vec<Vec<u32>> = clusters
             .iter()
             .map(|c| {
@@ -308,7 +330,7 @@ mod tests {
                 members: vec![(4, 1.0)],
             },
         ];
-        let merged = merge_dense(split, &adj, 0.5);
+        let merged = merge_dense(split, &adj, &[1; 5], 0.5);
         assert_eq!(merged.len(), 2);
         assert_eq!(merged[0].len(), 4);
         assert_eq!(merged[1].members, vec![(4, 1.0)]);

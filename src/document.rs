@@ -21,6 +21,10 @@ pub enum SkipReason {
     Empty,
     /// Fewer words than one shingle.
     TooShort,
+    /// Larger than the reader's size limit; the message gives the size and the limit.
+    TooLarge(String),
+    /// Another record earlier in the input has the same id; the message says where.
+    RepeatedId(String),
 }
 
 impl SkipReason {
@@ -30,6 +34,8 @@ impl SkipReason {
             SkipReason::Unreadable(_) => "unreadable",
             SkipReason::Empty => "empty",
             SkipReason::TooShort => "too-short",
+            SkipReason::TooLarge(_) => "too-large",
+            SkipReason::RepeatedId(_) => "repeated-id",
         }
     }
 
@@ -39,6 +45,8 @@ impl SkipReason {
             SkipReason::Unreadable(msg) => format!("unreadable: {msg}"),
             SkipReason::Empty => "empty after cleaning".to_string(),
             SkipReason::TooShort => "too short to sign (fewer words than one shingle)".to_string(),
+            SkipReason::TooLarge(msg) => format!("too-large: {msg}"),
+            SkipReason::RepeatedId(first) => format!("repeated id, first at {first}"),
         }
     }
 }
@@ -60,6 +68,13 @@ pub struct Doc {
     pub signature: Option<Signature>,
     /// Why the document was skipped, if it was.
     pub skipped: Option<SkipReason>,
+    /// A 128-bit hash of the cleaned word sequence: equal for documents whose cleaned
+    /// texts have the same words, so exact copies are grouped before LSH (0 when skipped).
+    pub content: u128,
+    /// For an exact copy of an earlier document (same [`Doc::content`]), that document: the
+    /// one of the group that founds first. Set by the pipeline before LSH; only the first
+    /// of a group is banded and verified, and its copies follow it into its cluster.
+    pub copy_of: Option<u32>,
 }
 
 /// A document between preparation and signing: its blocks and the cleaner's verdicts.
@@ -81,8 +96,8 @@ pub struct Prepared {
     pub hashes: Vec<u64>,
     /// `ends[i]`: end of block `i`'s words in `hashes`.
     pub ends: Vec<usize>,
-    /// Set when the record could not be read.
-    pub unreadable: Option<String>,
+    /// Set when the record could not be read (unreadable or too large).
+    pub unreadable: Option<SkipReason>,
 }
 
 impl Prepared {
@@ -153,6 +168,10 @@ pub(crate) fn prepare_record(
     match record {
         Record::Document { origin, document } => prepare(origin, &document, params, tokenizer),
         Record::Skipped { origin, id, error } => Prepared {
+            unreadable: Some(match error.kind() {
+                crate::error::ErrorKind::TooLarge => SkipReason::TooLarge(error.to_string()),
+                _ => SkipReason::Unreadable(error.to_string()),
+            }),
             id,
             title: None,
             origin,
@@ -161,7 +180,6 @@ pub(crate) fn prepare_record(
             language: 0,
             hashes: Vec::new(),
             ends: Vec::new(),
-            unreadable: Some(error.to_string()),
         },
     }
 }
@@ -181,9 +199,11 @@ pub(crate) fn sign_parts(p: &Prepared, params: &Params) -> (Doc, Vec<u32>) {
         shingles: Shingles::default(),
         signature: None,
         skipped: None,
+        content: 0,
+        copy_of: None,
     };
-    if let Some(msg) = &p.unreadable {
-        doc.skipped = Some(SkipReason::Unreadable(msg.clone()));
+    if let Some(reason) = &p.unreadable {
+        doc.skipped = Some(reason.clone());
         return (doc, Vec::new());
     }
     let kept = p.verdicts.iter().filter(|v| v.is_keep()).count();
@@ -215,8 +235,24 @@ pub(crate) fn sign_parts(p: &Prepared, params: &Params) -> (Doc, Vec<u32>) {
     let raw = shingle::shingle_values(&words, p.language, &params.shingle);
     if raw.is_empty() {
         doc.skipped = Some(SkipReason::TooShort);
+    } else {
+        doc.content = content_key(&words);
     }
     (doc, raw)
+}
+
+/// The exact-copy key of a cleaned word sequence: xxh3-128 over the word hashes. Documents
+/// with equal keys have equal shingle sets under any shingle parameters.
+fn content_key(words: &[u64]) -> u128 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = [0u8; 8 * 64];
+    for chunk in words.chunks(64) {
+        for (out, w) in buf.chunks_exact_mut(8).zip(chunk) {
+            out.copy_from_slice(&w.to_le_bytes());
+        }
+        hasher.update(&buf[..8 * chunk.len()]);
+    }
+    hasher.digest128()
 }
 
 /// Shingle and sign one page; `keep` keeps the (sorted) shingle set for verification,

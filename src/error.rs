@@ -27,6 +27,10 @@ pub enum ErrorKind {
     Params,
     /// A labels file (for evaluation) is malformed.
     Labels,
+    /// A document or record is larger than the configured limit; it was read past.
+    TooLarge,
+    /// An output file would overwrite an input, or cannot be written.
+    Output,
 }
 
 /// An error with the place it happened.

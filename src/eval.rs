@@ -32,6 +32,8 @@ impl Labels {
 
     /// Parse TSV text (see [`Labels::from_tsv`]).
     pub fn parse(text: &str) -> Result<Labels> {
+        // A byte-order mark (as spreadsheet exports write) is not part of the first column.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut lines = text.lines().enumerate();
         let (_, header) = lines
             .next()
@@ -66,6 +68,13 @@ impl Labels {
             by_id.insert(id.trim().to_string(), cluster.trim().to_string());
         }
         Ok(Labels { by_id })
+    }
+
+    /// The labelled ids, smallest first.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        let mut ids: Vec<&str> = self.by_id.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids.into_iter()
     }
 
     /// Number of labelled ids.

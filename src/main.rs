@@ -18,7 +18,7 @@ use samestory::eval::{self, Labels};
 use samestory::explain;
 use samestory::lsh::LshParams;
 use samestory::output;
-use samestory::pipeline::{Analysis, Keep, Mode, Params, Pipeline, Progress, Verify};
+use samestory::pipeline::{Analysis, Keep, Mode, Params, Pipeline, Progress, SkipReason, Verify};
 use samestory::read::{Input, InputFormat, Sources};
 use samestory::shingle::ShingleKind;
 use samestory::verify::Measure;
@@ -127,15 +127,25 @@ struct Common {
     /// .jsonl/.ndjson, each optionally .gz).
     #[arg(long, value_enum)]
     input_format: Option<InputFormatArg>,
-    /// JSON Lines field holding the document id.
-    #[arg(long, default_value = "id")]
-    id_field: String,
-    /// JSON Lines field holding the text.
-    #[arg(long, default_value = "text")]
+    /// JSON Lines field holding the document id [default: id; records without one get
+    /// PATH:LINE]. A field named here that no record has is an error.
+    #[arg(long, value_name = "FIELD")]
+    id_field: Option<String>,
+    /// JSON Lines field holding the text. A field that no record has is an error.
+    #[arg(long, value_name = "FIELD", default_value = "text")]
     text_field: String,
-    /// JSON Lines field holding the title [default: title, when present].
-    #[arg(long)]
+    /// JSON Lines field holding the title [default: title, when present]. A field named
+    /// here that no record has is an error.
+    #[arg(long, value_name = "FIELD")]
     title_field: Option<String>,
+    /// Largest text or HTML document (after gzip decompression); a larger one is skipped
+    /// as too-large and the run goes on. Bytes, or with a K, M or G suffix.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
+    max_document_bytes: u64,
+    /// Longest JSON Lines record (one line); a longer one is skipped as too-large and the
+    /// run goes on. Bytes, or with a K, M or G suffix.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
+    max_record_bytes: u64,
     /// Words per shingle.
     #[arg(long, default_value_t = 5)]
     ngram: usize,
@@ -169,9 +179,9 @@ struct Common {
     /// [default: reread for dedup and similarity --pairs, memory otherwise]
     #[arg(long, value_enum)]
     verify: Option<VerifyArg>,
-    /// Worker threads [default: all cores].
-    #[arg(long)]
-    threads: Option<usize>,
+    /// Worker threads, 1 to 256 [default: all cores].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_THREADS as i64))]
+    threads: Option<u16>,
     /// Print the chosen bands and rows and the candidate probability at a few similarities
     /// to stderr. With `similarity A B`, also list the longest shared passages and how many
     /// shingles each side lost to cleaning.
@@ -195,7 +205,8 @@ struct Common {
     /// Stopword language (ISO 639-1 code, e.g. en) [default: detected per page].
     #[arg(long)]
     language: Option<String>,
-    /// Treat an unreadable record as fatal (exit 2) instead of skipping and counting it.
+    /// Treat an unreadable, too large or repeated-id record as fatal (exit 2, nothing on
+    /// stdout) instead of skipping and counting it.
     #[arg(long)]
     strict: bool,
     /// No progress bar and no summary on stderr.
@@ -238,6 +249,41 @@ enum VerifyArg {
 enum KeepArg {
     Longest,
     First,
+}
+
+/// The most worker threads `--threads` accepts: beyond a few per core they only cost memory
+/// (each has its own buffers), and thousands never finish starting.
+const MAX_THREADS: u16 = 256;
+
+/// Per-record problems printed on stderr before the rest are only counted (every one is
+/// still in the output with its reason).
+const MAX_RECORD_MESSAGES: usize = 20;
+
+/// A size in bytes: a number with an optional K, M or G (powers of 1024) suffix.
+fn parse_size(arg: &str) -> Result<u64, String> {
+    let arg = arg.trim();
+    let (digits, unit) = match arg.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => arg.split_at(i),
+        None => (arg, ""),
+    };
+    let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        _ => {
+            return Err(format!(
+                "{arg:?} is not a size (e.g. 5000000, 512K, 64M, 1G)"
+            ));
+        }
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{arg:?} is not a size (e.g. 5000000, 512K, 64M, 1G)"))?;
+    match n.checked_shl(shift) {
+        Some(v) if v > 0 && v >> shift == n => Ok(v),
+        _ => Err(format!("{arg:?} must be between 1 byte and 16 EiB")),
+    }
 }
 
 /// An error for the user, with the exit code it maps to.
@@ -285,7 +331,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Clusters { common, all } => {
             let params = params(&common, Params::clusters())?;
-            let (analysis, _) = analyse(&common, params)?;
+            let sources = open(&common, &params)?;
+            let analysis = analyse(&common, params, &sources)?;
             let records = output::cluster_records(&analysis, all);
             write(|out| match common.format {
                 OutputFormat::Json => output::write_jsonl(out, &records),
@@ -298,7 +345,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 KeepArg::Longest => Keep::Longest,
                 KeepArg::First => Keep::First,
             });
-            let (analysis, sources) = analyse(&common, params)?;
+            let sources = open(&common, &params)?;
+            if let Some(path) = &kept {
+                refuse_overwrite(path, &sources)?;
+            }
+            let analysis = analyse(&common, params, &sources)?;
             let records = output::dedup_records(&analysis);
             if let Some(path) = kept {
                 write_kept(&path, &sources, &records)?;
@@ -314,7 +365,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             sweep,
             worst,
         } => {
-            let labels = Labels::from_tsv(&labels)?;
+            let labels_path = labels;
+            let labels = Labels::from_tsv(&labels_path)?;
             let mut params = params(&common, Params::clusters())?;
             // A sweep re-groups at other thresholds, whose candidates need every set.
             params.verify = Verify::InMemory;
@@ -322,7 +374,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Some(spec) => parse_sweep(spec)?,
                 None => vec![params.threshold],
             };
-            let (analysis, _) = analyse(&common, params.clone())?;
+            let sources = open(&common, &params)?;
+            let analysis = analyse(&common, params.clone(), &sources)?;
             let mut reports = Vec::new();
             for &t in &thresholds {
                 let a = if sweep.is_some() {
@@ -336,6 +389,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 };
                 reports.push(eval::evaluate(&a, &labels, t, worst));
             }
+            check_labels(&labels, &analysis, &reports[0], &labels_path)?;
             write(|out| match common.format {
                 OutputFormat::Json => output::write_jsonl(out, &reports),
                 OutputFormat::Table if sweep.is_some() => output::write_sweep_table(out, &reports),
@@ -348,8 +402,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             json,
         } => {
             let params = params(&common, Params::clusters())?;
-            let inputs: Vec<Input> = common.inputs.iter().map(|s| Input::parse(s)).collect();
-            let sources = Sources::open(&inputs, &params.read)?;
+            let sources = open(&common, &params)?;
             let pipeline = Pipeline::new(params)?;
             let pages = pipeline.prepare_all(&sources, &Bar::new(true));
             write(|out| {
@@ -376,7 +429,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                             "id": p.id,
                             "title": p.title,
                             "language": Stopwords::get().language_code(p.language),
-                            "unreadable": p.unreadable,
+                            "unreadable": p.unreadable.as_ref().map(|r| r.message()),
                             "blocks": blocks,
                         });
                         writeln!(out, "{rec}")?;
@@ -392,8 +445,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                             .map(|t| format!(" {t}"))
                             .unwrap_or_default()
                     )?;
-                    if let Some(msg) = &p.unreadable {
-                        writeln!(out, "unreadable: {msg}")?;
+                    if let Some(reason) = &p.unreadable {
+                        writeln!(out, "skipped: {}", reason.message())?;
                     }
                     for (b, v) in p.page.blocks.iter().zip(&p.verdicts) {
                         match v {
@@ -415,13 +468,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             pairs_file,
         } => {
             let mut params = params(&common, Params::dedup())?;
-            if !pairs {
-                // Listed pairs and a pair of files are scored whether or not LSH proposes them,
-                // so every document keeps its shingle set.
-                params.verify = Verify::InMemory;
-            }
+            // Listed pairs and a pair of files are scored whether or not LSH proposes them,
+            // and --pairs lists exact copies' pairs too: every document keeps its shingle set.
+            params.verify = Verify::InMemory;
+            let sources = open(&common, &params)?;
             if let Some(file) = pairs_file {
-                let (analysis, _) = analyse(&common, params)?;
+                let analysis = analyse(&common, params, &sources)?;
                 let records = listed_pairs(&file, &analysis)?;
                 return write(|out| match common.format {
                     OutputFormat::Json => output::write_jsonl(out, &records),
@@ -434,12 +486,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     code: 2,
                 });
             }
-            let (analysis, sources) = analyse(&common, params.clone())?;
+            let analysis = analyse(&common, params.clone(), &sources)?;
             let records: Vec<_> = if pairs {
                 analysis
-                    .edges
-                    .iter()
-                    .map(|e| output::pair_record(&analysis, e.a, e.b))
+                    .similar_pairs()
+                    .into_iter()
+                    .map(|(a, b, _)| output::pair_record(&analysis, a, b))
                     .collect()
             } else {
                 if analysis.docs.len() != 2 {
@@ -552,9 +604,13 @@ fn params(common: &Common, mut params: Params) -> Result<Params, Failure> {
         InputFormatArg::Html => InputFormat::Html,
         InputFormatArg::Jsonl => InputFormat::Jsonl,
     });
-    params.read.id_field = common.id_field.clone();
+    if let Some(field) = &common.id_field {
+        params.read.id_field = field.clone();
+    }
     params.read.text_field = common.text_field.clone();
     params.read.title_field = common.title_field.clone();
+    params.read.max_document_bytes = common.max_document_bytes;
+    params.read.max_record_bytes = common.max_record_bytes;
     params.shingle.kind = match common.shingle {
         ShingleArg::Words => ShingleKind::Words,
         ShingleArg::Spotsigs => ShingleKind::SpotSigs,
@@ -589,47 +645,62 @@ fn params(common: &Common, mut params: Params) -> Result<Params, Failure> {
     params.clean.repeated_min_clusters = common.repeated_min_clusters;
     params.clean.language = common.language.clone();
     params.validate()?;
+    params.read.validate()?;
     Ok(params)
 }
 
-/// Read and analyse the inputs, with progress, the optional explanation and the summary.
-fn analyse(common: &Common, params: Params) -> Result<(Analysis, Sources), Failure> {
+/// Size the thread pool and resolve the inputs (walking directories, spooling stdin).
+fn open(common: &Common, params: &Params) -> Result<Sources, Failure> {
     if let Some(threads) = common.threads {
         // Only the first call in a process can size the global pool; this is the only one.
         rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
+            .num_threads(threads as usize)
             .build_global()
             .map_err(|e| Failure {
                 message: format!("cannot start {threads} threads: {e}"),
                 code: 2,
             })?;
     }
-    let started = Instant::now();
     let inputs: Vec<Input> = common.inputs.iter().map(|s| Input::parse(s)).collect();
-    let sources = Sources::open(&inputs, &params.read)?;
+    Ok(Sources::open(&inputs, &params.read)?)
+}
+
+/// Analyse the inputs, with progress, the optional explanation and the summary; check that
+/// the JSON fields named exist, and report (or with --strict refuse) skipped records.
+fn analyse(common: &Common, params: Params, sources: &Sources) -> Result<Analysis, Failure> {
+    let started = Instant::now();
     if common.explain {
         explain(&params);
     }
+    let read = params.read.clone();
     let pipeline = Pipeline::new(params)?;
     let progress = Bar::new(common.quiet);
-    let analysis = pipeline.run(&sources, &progress);
+    let analysis = pipeline.run(sources, &progress);
     progress.finish();
-    let unreadable: Vec<_> = analysis
+    check_fields(common, &read, &analysis, sources)?;
+    let problems: Vec<String> = analysis
         .docs
         .iter()
         .filter_map(|d| match &d.skipped {
-            Some(samestory::pipeline::SkipReason::Unreadable(msg)) => Some(msg),
+            Some(SkipReason::Unreadable(msg) | SkipReason::TooLarge(msg)) => Some(msg.clone()),
+            Some(r @ SkipReason::RepeatedId(_)) => Some(format!("{}: {}", d.origin, r.message())),
             _ => None,
         })
         .collect();
-    for msg in &unreadable {
+    for msg in problems.iter().take(MAX_RECORD_MESSAGES) {
         eprintln!("samestory: {msg}");
     }
-    if common.strict && !unreadable.is_empty() {
+    if problems.len() > MAX_RECORD_MESSAGES {
+        eprintln!(
+            "samestory: ... and {} more skipped records (each output line says why)",
+            problems.len() - MAX_RECORD_MESSAGES
+        );
+    }
+    if common.strict && !problems.is_empty() {
         return Err(Failure {
             message: format!(
-                "{} unreadable record(s) and --strict is set",
-                unreadable.len()
+                "{} unreadable, too large or repeated-id record(s) and --strict is set",
+                problems.len()
             ),
             code: 2,
         });
@@ -637,7 +708,85 @@ fn analyse(common: &Common, params: Params) -> Result<(Analysis, Sources), Failu
     if !common.quiet {
         summary(&analysis, started.elapsed().as_secs_f64());
     }
-    Ok((analysis, sources))
+    Ok(analysis)
+}
+
+/// A JSON field the user relies on that no record has is a mistake in the flags: say so
+/// once, with the fields the first record does have, instead of skipping every record.
+fn check_fields(
+    common: &Common,
+    read: &samestory::read::ReadParams,
+    analysis: &Analysis,
+    sources: &Sources,
+) -> Result<(), Failure> {
+    let f = analysis.stats.fields;
+    if f.records == 0 {
+        return Ok(());
+    }
+    let missing = if f.text == 0 {
+        Some(("text", read.text_field.as_str()))
+    } else if common.id_field.is_some() && f.id == 0 {
+        Some(("id", read.id_field.as_str()))
+    } else if f.title == 0 {
+        common.title_field.as_deref().map(|t| ("title", t))
+    } else {
+        None
+    };
+    let Some((what, field)) = missing else {
+        return Ok(());
+    };
+    let seen = match sources.first_record_fields() {
+        Some((origin, fields)) => format!(
+            "; the first record ({origin}) has: {}",
+            fields
+                .iter()
+                .map(|f| format!("{f:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => String::new(),
+    };
+    Err(Failure {
+        message: format!(
+            "none of the {} JSON Lines records has the {what} field {field:?}{seen}; name \
+             the right one with --{what}-field",
+            f.records
+        ),
+        code: 2,
+    })
+}
+
+/// Labels that match no document make every score meaningless: refuse. Labels that match
+/// only some documents are worth a warning.
+fn check_labels(
+    labels: &Labels,
+    analysis: &Analysis,
+    report: &eval::Report,
+    path: &std::path::Path,
+) -> Result<(), Failure> {
+    if report.labelled == 0 {
+        let example = |id: Option<&str>| id.map(|i| format!("{i:?}")).unwrap_or_default();
+        return Err(Failure {
+            message: format!(
+                "{}: none of its {} labels matches a document id (labels look like {}, \
+                 documents like {}); ids match exactly or as a path suffix",
+                path.display(),
+                labels.len(),
+                example(labels.ids().next()),
+                example(analysis.docs.first().map(|d| d.id.as_str())),
+            ),
+            code: 2,
+        });
+    }
+    if report.labelled < report.documents {
+        eprintln!(
+            "samestory: {} of {} documents have no label in {} and are left out of the scores",
+            report.documents - report.labelled,
+            report.documents,
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 fn explain(params: &Params) {
@@ -680,8 +829,8 @@ fn summary(a: &Analysis, seconds: f64) {
         .map(|c| c.len())
         .sum();
     eprintln!(
-        "samestory: {} documents read, {} signed, {} skipped{}; {} candidate pairs ({} ruled out by \
-         their estimate), {} verified; \
+        "samestory: {} documents read, {} signed, {} skipped{}; {} exact copies; {} candidate pairs \
+         ({} ruled out by their estimate), {} verified; \
          {} clusters of 2+ holding {} documents; {:.2} s (reading and signing {:.2} s, {:.0} MB/s; \
          grouping {:.2} s: buckets {:.2} s, second read {:.2} s)",
         s.documents,
@@ -692,6 +841,7 @@ fn summary(a: &Analysis, seconds: f64) {
         } else {
             format!(" ({})", reasons.join(", "))
         },
+        s.copies,
         s.candidates,
         s.prefiltered,
         s.verified,
@@ -713,18 +863,68 @@ fn write(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), Failure
     Ok(())
 }
 
+/// Refuse an output file that is one of the inputs: writing it would destroy the input
+/// before (or while) it is read.
+fn refuse_overwrite(output: &std::path::Path, sources: &Sources) -> Result<(), Failure> {
+    let Ok(out_meta) = std::fs::metadata(output) else {
+        return Ok(()); // Not there yet: it cannot be an input.
+    };
+    for input in sources.paths() {
+        if same_file(&out_meta, output, input) {
+            return Err(Failure {
+                message: format!(
+                    "--kept {} is the input {}: refusing to overwrite an input",
+                    output.display(),
+                    input.display()
+                ),
+                code: 2,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether `b` is the file `a` (with metadata `a_meta`): the same inode on Unix (hard links
+/// and symlinks included), the same canonical path elsewhere.
+fn same_file(a_meta: &std::fs::Metadata, a: &std::path::Path, b: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let _ = a;
+        std::fs::metadata(b).is_ok_and(|m| m.dev() == a_meta.dev() && m.ino() == a_meta.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = a_meta;
+        match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
+    }
+}
+
 /// Copy the kept documents out: a second read of the inputs, so nothing is held in memory.
+/// Written to a temporary file beside `path` and renamed over it at the end, so a killed
+/// run never leaves a half file that looks complete.
 fn write_kept(
-    path: &PathBuf,
+    path: &std::path::Path,
     sources: &Sources,
     records: &[output::DedupRecord],
 ) -> Result<(), Failure> {
     use samestory::read::{Content, Record};
-    let file = std::fs::File::create(path).map_err(|e| Failure {
+    let fail = |e: io::Error| Failure {
         message: format!("{}: {e}", path.display()),
         code: 2,
-    })?;
-    let mut out = io::BufWriter::new(file);
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".samestory-kept-")
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    let mut out = io::BufWriter::new(temp);
     for (record, decision) in sources.records_with_raw().zip(records) {
         if decision.status != output::Status::Kept {
             continue;
@@ -746,10 +946,12 @@ fn write_kept(
                     .to_string()
                 }
             };
-            writeln!(out, "{line}")?;
+            writeln!(out, "{line}").map_err(fail)?;
         }
     }
-    out.flush()?;
+    let temp = out.into_inner().map_err(|e| fail(e.into_error()))?;
+    temp.as_file().sync_all().map_err(fail)?;
+    temp.persist(path).map_err(|e| fail(e.error))?;
     Ok(())
 }
 

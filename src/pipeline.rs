@@ -28,7 +28,7 @@ use crate::document::{prepare_record, sign_keeping, sign_parts};
 use crate::error::Result;
 use crate::lsh::{self, LshParams};
 use crate::minhash::MinHasher;
-use crate::read::{Pending, Sources};
+use crate::read::{FieldCounts, FieldTally, Pending, Sources};
 use crate::shingle::Shingles;
 use crate::tokenize::Tokenizer;
 use crate::verify::{self, Measure, Similarity};
@@ -49,6 +49,11 @@ pub struct Stats {
     pub verified: usize,
     /// Candidates dropped by [`Pipeline::prefilter`] before verification.
     pub prefiltered: usize,
+    /// Signed documents that are exact copies of another (same cleaned words): grouped
+    /// before LSH, never banded or verified on their own.
+    pub copies: usize,
+    /// Which fields the JSON Lines records had (first read only).
+    pub fields: FieldCounts,
     /// Bytes of input read (JSON lines, text or HTML).
     pub bytes: u64,
     /// Seconds spent reading, extracting, cleaning, shingling and signing.
@@ -84,6 +89,40 @@ impl Analysis {
             &self.docs[a as usize].shingles,
             &self.docs[b as usize].shingles,
         )
+    }
+
+    /// Every verified similar pair `(a, b, score)`, `a < b`, sorted, exact copies included:
+    /// each edge of a document is an edge of each of its copies, and copies of one document
+    /// are pairs with score 1. Quadratic in the number of copies of a page, as such a
+    /// listing is; grouping never needs it.
+    pub fn similar_pairs(&self) -> Vec<(u32, u32, f64)> {
+        let mut group: AHashMap<u32, Vec<u32>> = AHashMap::new();
+        for (d, doc) in self.docs.iter().enumerate() {
+            if let Some(leader) = doc.copy_of {
+                group
+                    .entry(leader)
+                    .or_insert_with(|| vec![leader])
+                    .push(d as u32);
+            }
+        }
+        let members = |d: u32| group.get(&d).map_or(vec![d], Clone::clone);
+        let mut pairs = Vec::new();
+        for e in &self.edges {
+            for x in members(e.a) {
+                for y in members(e.b) {
+                    pairs.push((x.min(y), x.max(y), e.score));
+                }
+            }
+        }
+        for list in group.values() {
+            for (i, &x) in list.iter().enumerate() {
+                for &y in &list[i + 1..] {
+                    pairs.push((x.min(y), x.max(y), 1.0));
+                }
+            }
+        }
+        pairs.sort_by_key(|p| (p.0, p.1));
+        pairs
     }
 
     /// The MinHash estimate for two documents (0 if either is unsigned).
@@ -180,27 +219,73 @@ fn ids_in_order(docs: &[Doc]) -> Vec<u32> {
     by_id
 }
 
-/// Records read per parallel chunk.
+/// Records read per parallel chunk, at most.
 const CHUNK: usize = 2048;
 
-/// Feed `items` to `process` in chunks of [`CHUNK`], reading the next chunk while the current
-/// one is processed (the reader is sequential, `process` runs in parallel), and hand each
-/// result to `consume` in input order.
+/// Input bytes per parallel chunk, at most (one record may exceed it): with the chunk being
+/// read ahead, at most about twice this is held as unprocessed input, whatever the records'
+/// sizes.
+const CHUNK_BYTES: usize = 32 << 20;
+
+/// The next chunk: up to [`CHUNK`] items or [`CHUNK_BYTES`] bytes.
+fn take_chunk<T>(items: &mut impl Iterator<Item = T>, size: &impl Fn(&T) -> usize) -> Vec<T> {
+    let mut chunk = Vec::new();
+    let mut bytes = 0;
+    while chunk.len() < CHUNK && bytes < CHUNK_BYTES {
+        let Some(item) = items.next() else { break };
+        bytes += size(&item);
+        chunk.push(item);
+    }
+    chunk
+}
+
+/// Feed `items` to `process` in chunks ([`take_chunk`]), reading the next chunk while the
+/// current one is processed (the reader is sequential, `process` runs in parallel), and hand
+/// each result to `consume` in input order.
 fn read_ahead<T: Send, R: Send>(
     items: impl Iterator<Item = T> + Send,
+    size: impl Fn(&T) -> usize + Sync,
     process: impl Fn(Vec<T>) -> R + Sync,
     mut consume: impl FnMut(R),
 ) {
     let mut items = items;
-    let mut chunk: Vec<T> = items.by_ref().take(CHUNK).collect();
+    let mut chunk: Vec<T> = take_chunk(&mut items, &size);
     while !chunk.is_empty() {
-        let (next, out) = rayon::join(
-            || items.by_ref().take(CHUNK).collect::<Vec<_>>(),
-            || process(chunk),
-        );
+        let (next, out) = rayon::join(|| take_chunk(&mut items, &size), || process(chunk));
         consume(out);
         chunk = next;
     }
+}
+
+/// Skip every record whose id an earlier record (in input order) already has, with reason
+/// `repeated id, first at PATH:LINE`: output lines must be told apart by id. Returns how
+/// many were skipped.
+fn skip_repeated_ids(docs: &mut [Doc]) -> usize {
+    let by_id = ids_in_order(docs);
+    let runs: Vec<&[u32]> = by_id
+        .chunk_by(|&a, &b| docs[a as usize].id == docs[b as usize].id)
+        .filter(|run| run.len() > 1)
+        .collect();
+    let mut repeated = 0;
+    for run in runs {
+        // `ids_in_order` breaks ties by input position: the run's first is the earliest.
+        let first = docs[run[0] as usize].origin.to_string();
+        for &d in &run[1..] {
+            let doc = &mut docs[d as usize];
+            repeated += 1;
+            if matches!(
+                doc.skipped,
+                Some(SkipReason::Unreadable(_) | SkipReason::TooLarge(_))
+            ) {
+                continue;
+            }
+            doc.skipped = Some(SkipReason::RepeatedId(first.clone()));
+            doc.signature = None;
+            doc.shingles = Shingles::default();
+            doc.content = 0;
+        }
+    }
+    repeated
 }
 
 /// A configured pipeline.
@@ -232,18 +317,29 @@ impl Pipeline {
 
     /// [`Pipeline::prepare_all`], and the input bytes read.
     fn prepare_counted(&self, sources: &Sources, progress: &dyn Progress) -> (Vec<Prepared>, u64) {
+        self.prepare_tallied(sources, progress, &FieldTally::default())
+    }
+
+    /// [`Pipeline::prepare_counted`], counting JSON fields in `tally`.
+    fn prepare_tallied(
+        &self,
+        sources: &Sources,
+        progress: &dyn Progress,
+        tally: &FieldTally,
+    ) -> (Vec<Prepared>, u64) {
         progress.stage("reading", sources.total_bytes());
         let mut pages = Vec::new();
         let mut bytes = 0u64;
         let read = sources.params();
         read_ahead(
             sources.pending(),
+            Pending::len_bytes,
             |chunk: Vec<Pending>| {
                 let chunk_bytes: u64 = chunk.iter().map(|p| p.len_bytes() as u64).sum();
                 let prepared: Vec<Prepared> = chunk
                     .into_par_iter()
                     .map_init(Tokenizer::new, |tok, p| {
-                        prepare_record(p.parse(read, false), &self.params, tok)
+                        prepare_record(p.parse_tallied(read, false, Some(tally)), &self.params, tok)
                     })
                     .collect();
                 (chunk_bytes, prepared)
@@ -268,13 +364,14 @@ impl Pipeline {
     }
 
     /// Parse, prepare and sign one chunk in parallel, results in input order.
-    fn sign_chunk(&self, chunk: Vec<Pending>, sources: &Sources) -> Vec<Doc> {
+    fn sign_chunk(&self, chunk: Vec<Pending>, sources: &Sources, tally: &FieldTally) -> Vec<Doc> {
         let read = sources.params();
         let keep = self.params.verify == Verify::InMemory;
         chunk
             .into_par_iter()
             .map_init(Tokenizer::new, |tok, p| {
-                let prepared = prepare_record(p.parse(read, false), &self.params, tok);
+                let record = p.parse_tallied(read, false, Some(tally));
+                let prepared = prepare_record(record, &self.params, tok);
                 sign_keeping(&prepared, &self.params, &self.hasher, keep)
             })
             .collect()
@@ -284,8 +381,9 @@ impl Pipeline {
     pub fn run(&self, sources: &Sources, progress: &dyn Progress) -> Analysis {
         let started = Instant::now();
         let mut bytes = 0u64;
+        let tally = FieldTally::default();
         let mut docs: Vec<Doc> = if self.corpus_cleaning() {
-            let (pages, read) = self.prepare_counted(sources, progress);
+            let (pages, read) = self.prepare_tallied(sources, progress, &tally);
             bytes = read;
             pages
                 .par_iter()
@@ -296,9 +394,10 @@ impl Pipeline {
             let mut docs = Vec::new();
             read_ahead(
                 sources.pending(),
+                Pending::len_bytes,
                 |chunk: Vec<Pending>| {
                     let chunk_bytes: u64 = chunk.iter().map(|p| p.len_bytes() as u64).sum();
-                    (chunk_bytes, self.sign_chunk(chunk, sources))
+                    (chunk_bytes, self.sign_chunk(chunk, sources, &tally))
                 },
                 |(chunk_bytes, signed)| {
                     docs.extend(signed);
@@ -311,6 +410,7 @@ impl Pipeline {
         let sign_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
+        self.mark_copies(&mut docs);
         let candidates = self.candidates(&docs, progress);
         let proposed = candidates.len();
         let candidates = self.prefilter(&docs, candidates);
@@ -327,6 +427,7 @@ impl Pipeline {
         analysis.stats.reread_seconds = reread_seconds;
         analysis.stats.bytes = bytes;
         analysis.stats.sign_seconds = sign_seconds;
+        analysis.stats.fields = tally.counts();
         analysis.stats.group_seconds = started.elapsed().as_secs_f64();
         analysis
     }
@@ -334,42 +435,106 @@ impl Pipeline {
     /// LSH, verification and clustering over signed documents (which must carry their
     /// shingle sets).
     pub fn group(&self, docs: Vec<Doc>, progress: &dyn Progress) -> Analysis {
+        let mut docs = docs;
+        self.mark_copies(&mut docs);
         let candidates = self.candidates(&docs, progress);
         self.finish(docs, candidates)
     }
 
-    /// Candidate pairs `(a, b)`, `a < b`, sorted: documents that share a band.
+    /// Before grouping: skip records whose id repeats an earlier one
+    /// (later ones get [`SkipReason::RepeatedId`]), then mark exact copies ([`Doc::copy_of`]). Of each group of
+    /// documents with equal cleaned words, the one that founds first (the kept copy in
+    /// `dedup`, the smallest id in `clusters`) stands for the group in LSH and verification;
+    /// a million copies of one page cost one bucket entry, not a million.
+    pub fn mark_copies(&self, docs: &mut [Doc]) {
+        skip_repeated_ids(docs);
+        for d in docs.iter_mut() {
+            d.copy_of = None;
+        }
+        let rank = ranks(docs);
+        let mut signed: Vec<u32> = (0..docs.len() as u32)
+            .filter(|&d| docs[d as usize].signature.is_some())
+            .collect();
+        let founds_first = |a: u32, b: u32| {
+            let (x, y) = (&docs[a as usize], &docs[b as usize]);
+            match self.params.mode {
+                Mode::Dedup(Keep::First) => a.cmp(&b),
+                Mode::Dedup(Keep::Longest) => y
+                    .text_len
+                    .cmp(&x.text_len)
+                    .then(rank[a as usize].cmp(&rank[b as usize])),
+                Mode::Clusters => rank[a as usize].cmp(&rank[b as usize]),
+            }
+        };
+        signed.par_sort_unstable_by(|&a, &b| {
+            docs[a as usize]
+                .content
+                .cmp(&docs[b as usize].content)
+                .then_with(|| founds_first(a, b))
+        });
+        let mut followers = Vec::new();
+        for group in signed.chunk_by(|&a, &b| docs[a as usize].content == docs[b as usize].content)
+        {
+            followers.extend(group[1..].iter().map(|&f| (f, group[0])));
+        }
+        for (f, leader) in followers {
+            docs[f as usize].copy_of = Some(leader);
+        }
+    }
+
+    /// Candidate pairs `(a, b)`, `a < b`, sorted: documents that share a band. Exact copies
+    /// ([`Doc::copy_of`]) are left out: the document they copy stands for them.
+    ///
+    /// Bands are processed a few at a time and the pairs deduplicated after each batch, so
+    /// memory holds the distinct candidates, not one copy per band: a bucket of 200,000
+    /// near-identical records yields the same pairs in every band.
     pub fn candidates(&self, docs: &[Doc], progress: &dyn Progress) -> Vec<(u32, u32)> {
         let lsh = self.params.lsh_params();
         progress.stage("bucketing", lsh.bands as u64);
         // Buckets are filled in id order so that the cap on giant buckets keeps the same
         // pairs whatever the input order.
-        let by_id = ids_in_order(docs);
-        // One (key, position) buffer per worker thread, reused across bands: at a million
-        // documents a fresh pair of arrays per band was gigabytes of page faults.
-        let mut candidates: Vec<(u32, u32)> = (0..lsh.bands)
-            .into_par_iter()
-            .map_init(Vec::new, |entries: &mut Vec<(u64, u32)>, band| {
-                entries.clear();
-                entries.extend(by_id.iter().enumerate().filter_map(|(pos, &d)| {
-                    let sig = docs[d as usize].signature.as_ref()?;
-                    Some((lsh::band_key(sig, band, &lsh), pos as u32))
-                }));
-                let mut pairs = Vec::new();
-                lsh::bucket_pairs(entries, &mut pairs);
-                progress.advance(1);
-                pairs
-                    .into_iter()
-                    .map(|(a, b)| {
-                        let (a, b) = (by_id[a as usize], by_id[b as usize]);
-                        (a.min(b), a.max(b))
-                    })
-                    .collect::<Vec<_>>()
+        let by_id: Vec<u32> = ids_in_order(docs)
+            .into_iter()
+            .filter(|&d| {
+                let doc = &docs[d as usize];
+                doc.signature.is_some() && doc.copy_of.is_none()
             })
-            .flatten()
             .collect();
-        candidates.par_sort_unstable();
-        candidates.dedup();
+        let batch = rayon::current_num_threads().max(4);
+        let bands: Vec<usize> = (0..lsh.bands).collect();
+        let mut candidates: Vec<(u32, u32)> = Vec::new();
+        for bands in bands.chunks(batch) {
+            // One (key, position) buffer per worker thread, reused across bands: at a
+            // million documents a fresh pair of arrays per band was gigabytes of page faults.
+            let found: Vec<Vec<(u32, u32)>> = bands
+                .par_iter()
+                .map_init(Vec::new, |entries: &mut Vec<(u64, u32)>, &band| {
+                    entries.clear();
+                    entries.extend(by_id.iter().enumerate().map(|(pos, &d)| {
+                        let sig = docs[d as usize].signature.as_ref().expect("filtered");
+                        (lsh::band_key(sig, band, &lsh), pos as u32)
+                    }));
+                    let mut pairs = Vec::new();
+                    lsh::bucket_pairs(entries, &mut pairs);
+                    progress.advance(1);
+                    let mut pairs: Vec<(u32, u32)> = pairs
+                        .into_iter()
+                        .map(|(a, b)| {
+                            let (a, b) = (by_id[a as usize], by_id[b as usize]);
+                            (a.min(b), a.max(b))
+                        })
+                        .collect();
+                    pairs.sort_unstable();
+                    pairs.dedup();
+                    pairs
+                })
+                .collect();
+            for pairs in found {
+                candidates.extend(pairs);
+            }
+            candidates.par_sort_unstable();
+            candidates.dedup();
+        }
         candidates
     }
 
@@ -429,6 +594,7 @@ impl Pipeline {
             skipped,
             candidates: candidates.len(),
             verified: edges.len(),
+            copies: docs.iter().filter(|d| d.copy_of.is_some()).count(),
             ..Stats::default()
         };
         Analysis {
@@ -458,6 +624,7 @@ impl Pipeline {
         let read = sources.params();
         read_ahead(
             sources.pending_where(|i| needed.get(i).copied().unwrap_or(false)),
+            |(_, p): &(usize, Pending)| p.len_bytes(),
             |chunk: Vec<(usize, Pending)>| {
                 chunk
                     .into_par_iter()
@@ -478,25 +645,25 @@ impl Pipeline {
 
     fn cluster(&self, docs: &[Doc], edges: &[Edge]) -> Vec<Cluster> {
         let n = docs.len();
-        // Rank by id (then input position): the order-independent tie-breaker.
-        let mut by_id: Vec<u32> = (0..n as u32).collect();
-        by_id.sort_by(|&a, &b| {
-            docs[a as usize]
-                .id
-                .cmp(&docs[b as usize].id)
-                .then(a.cmp(&b))
-        });
-        let mut rank = vec![0u32; n];
-        for (r, &d) in by_id.iter().enumerate() {
-            rank[d as usize] = r as u32;
+        let rank = ranks(docs);
+        // Each exact copy counts with the document it copies (ordering and merging see
+        // every document), and joins its cluster at the end.
+        let mut copies = vec![1u32; n];
+        for d in docs {
+            if let Some(leader) = d.copy_of {
+                copies[leader as usize] += 1;
+            }
         }
         let adj = cluster::adjacency(n, edges);
-        let signed = |d: &u32| docs[*d as usize].signature.is_some();
+        let founds = |d: &u32| {
+            let doc = &docs[*d as usize];
+            doc.signature.is_some() && doc.copy_of.is_none()
+        };
         let order: Vec<u32> = match self.params.mode {
-            Mode::Clusters => cluster::order_by_degree(&adj, &rank),
+            Mode::Clusters => cluster::order_by_degree(&adj, &copies, &rank),
             Mode::Dedup(Keep::First) => (0..n as u32).collect(),
             Mode::Dedup(Keep::Longest) => {
-                let mut o = by_id.clone();
+                let mut o: Vec<u32> = (0..n as u32).collect();
                 o.sort_by(|&a, &b| {
                     docs[b as usize]
                         .text_len
@@ -506,10 +673,26 @@ impl Pipeline {
                 o
             }
         };
-        let order: Vec<u32> = order.into_iter().filter(signed).collect();
+        let order: Vec<u32> = order.into_iter().filter(founds).collect();
         let mut clusters = cluster::cluster(&adj, &order);
-        if self.params.mode == Mode::Clusters && self.params.merge_density <= 1.0 {
-            clusters = cluster::merge_dense(clusters, &adj, self.params.merge_density);
+        let merge = self.params.mode == Mode::Clusters && self.params.merge_density <= 1.0;
+        if merge {
+            clusters = cluster::merge_dense(clusters, &adj, &copies, self.params.merge_density);
+        }
+        // Copies join the cluster of the document they copy, with its score.
+        let mut place = vec![(usize::MAX, 0.0); n];
+        for (c, cluster) in clusters.iter().enumerate() {
+            for &(d, s) in &cluster.members {
+                place[d as usize] = (c, s);
+            }
+        }
+        for (d, doc) in docs.iter().enumerate() {
+            if let Some(leader) = doc.copy_of {
+                let (c, s) = place[leader as usize];
+                clusters[c].members.push((d as u32, s));
+            }
+        }
+        if merge {
             // Scores against the (possibly new) representative, exactly.
             for c in &mut clusters {
                 let rep = c.representative as usize;
@@ -525,8 +708,12 @@ impl Pipeline {
         }
         clusters.retain(|c| docs[c.representative as usize].signature.is_some());
         for c in &mut clusters {
-            c.members[1..].sort_by(|x, y| {
-                y.1.total_cmp(&x.1)
+            // The representative first (every score is relative to it), then by score.
+            let rep = c.representative;
+            c.members.sort_by(|x, y| {
+                (y.0 == rep)
+                    .cmp(&(x.0 == rep))
+                    .then(y.1.total_cmp(&x.1))
                     .then(rank[x.0 as usize].cmp(&rank[y.0 as usize]))
             });
         }
@@ -537,6 +724,15 @@ impl Pipeline {
         });
         clusters
     }
+}
+
+/// Each document's position in [`ids_in_order`].
+fn ranks(docs: &[Doc]) -> Vec<u32> {
+    let mut rank = vec![0u32; docs.len()];
+    for (r, d) in ids_in_order(docs).into_iter().enumerate() {
+        rank[d as usize] = r as u32;
+    }
+    rank
 }
 
 #[cfg(test)]
@@ -592,9 +788,73 @@ mod tests {
         .map(|d| sign(&d, p.params(), &p.hasher))
         .collect();
         let a = p.group(docs, &NoProgress);
-        assert_eq!(a.edges.len(), 1);
-        assert_eq!(a.edges[0].score, 1.0);
+        // Equal after cleaning: an exact copy, grouped before LSH, no edge needed.
+        assert_eq!(a.stats.copies, 1);
+        assert!(a.edges.is_empty());
         assert_eq!(a.clusters.len(), 1);
+        assert_eq!(a.clusters[0].members, vec![(0, 1.0), (1, 1.0)]);
+        assert_eq!(a.similar_pairs(), vec![(0, 1, 1.0)]);
+    }
+
+    #[test]
+    fn near_copies_are_verified_pairs() {
+        let p = Pipeline::new(Params::dedup()).unwrap();
+        let docs: Vec<Doc> = [
+            doc("a", STORY),
+            doc("b", &format!("{STORY} The statement did not say more.")),
+        ]
+        .into_iter()
+        .map(|d| sign(&d, p.params(), &p.hasher))
+        .collect();
+        let a = p.group(docs, &NoProgress);
+        assert_eq!(a.stats.copies, 0);
+        assert_eq!(a.edges.len(), 1);
+        assert!(a.edges[0].score > 0.5 && a.edges[0].score < 1.0);
+        assert_eq!(a.clusters.len(), 1);
+    }
+
+    #[test]
+    fn repeated_ids_are_skipped_after_the_first() {
+        let p = Pipeline::new(Params::dedup()).unwrap();
+        let docs: Vec<Doc> = [
+            doc("a", STORY),
+            doc("b", "Other text here."),
+            doc("a", STORY),
+        ]
+        .into_iter()
+        .map(|d| sign(&d, p.params(), &p.hasher))
+        .collect();
+        let a = p.group(docs, &NoProgress);
+        assert_eq!(a.docs[0].skipped, None);
+        assert_eq!(
+            a.docs[2].skipped,
+            Some(SkipReason::RepeatedId("a".to_string()))
+        );
+        assert!(
+            a.clusters
+                .iter()
+                .all(|c| c.members.iter().all(|m| m.0 != 2))
+        );
+    }
+
+    #[test]
+    fn a_thousand_copies_cost_one_bucket_entry() {
+        let p = Pipeline::new(Params::clusters()).unwrap();
+        let docs: Vec<Doc> = (0..1000)
+            .map(|i| sign(&doc(&format!("{i:04}"), STORY), p.params(), &p.hasher))
+            .collect();
+        let candidates = {
+            let mut docs = docs.clone();
+            p.mark_copies(&mut docs);
+            p.candidates(&docs, &NoProgress)
+        };
+        assert!(candidates.is_empty());
+        let a = p.group(docs, &NoProgress);
+        assert_eq!(a.stats.copies, 999);
+        assert_eq!(a.clusters.len(), 1);
+        assert_eq!(a.clusters[0].len(), 1000);
+        assert_eq!(a.clusters[0].representative, 0);
+        assert_eq!(a.clusters[0].members[0], (0, 1.0));
     }
 
     #[test]

@@ -11,8 +11,10 @@
 //! Records are produced lazily, one file at a time, so a large crawl is never held whole.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
@@ -21,7 +23,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// How the bytes of an input are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputFormat {
-    /// Plain UTF-8 text, one document per file.
+    /// Plain text, one document per file: UTF-8, or UTF-16 with a byte-order mark.
     Text,
     /// An HTML page, one per file; the charset comes from the page.
     Html,
@@ -49,6 +51,10 @@ impl InputFormat {
     }
 }
 
+/// Default of [`ReadParams::max_document_bytes`] and [`ReadParams::max_record_bytes`]:
+/// 64 MiB, far above any news page, far below what would strain memory.
+pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
+
 /// Where the documents come from and how to read them.
 #[derive(Debug, Clone)]
 pub struct ReadParams {
@@ -63,6 +69,13 @@ pub struct ReadParams {
     /// JSON Lines field holding the title, if any. Default `None`; `"title"` is used
     /// when present and this is unset.
     pub title_field: Option<String>,
+    /// Largest text or HTML document, in bytes after gzip decompression. A larger one is
+    /// skipped with reason `too-large` (read past, never held whole). Default
+    /// [`DEFAULT_MAX_BYTES`].
+    pub max_document_bytes: u64,
+    /// Longest JSON Lines line, in bytes. A longer one is skipped with reason `too-large`
+    /// (read past, never held whole). Default [`DEFAULT_MAX_BYTES`].
+    pub max_record_bytes: u64,
 }
 
 impl Default for ReadParams {
@@ -72,7 +85,24 @@ impl Default for ReadParams {
             id_field: "id".to_string(),
             text_field: "text".to_string(),
             title_field: None,
+            max_document_bytes: DEFAULT_MAX_BYTES,
+            max_record_bytes: DEFAULT_MAX_BYTES,
         }
+    }
+}
+
+impl ReadParams {
+    /// Check the limits once, at the boundary.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_document_bytes == 0 || self.max_record_bytes == 0 {
+            return Err(Error::params("size limits must be at least 1 byte"));
+        }
+        for (flag, field) in [("id", &self.id_field), ("text", &self.text_field)] {
+            if field.is_empty() {
+                return Err(Error::params(format!("the {flag} field name is empty")));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -127,6 +157,15 @@ pub struct Origin {
     pub line: Option<u64>,
 }
 
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}", self.path.display()),
+            None => write!(f, "{}", self.path.display()),
+        }
+    }
+}
+
 /// What the reader yields for each document slot of the input.
 #[derive(Debug)]
 pub enum Record {
@@ -165,75 +204,140 @@ impl Record {
     }
 }
 
+/// Where a source's bytes live.
+#[derive(Debug, Clone)]
+enum Data {
+    /// A regular file, read (and read again) from its path.
+    File,
+    /// A stream (stdin, a FIFO, a process substitution) copied once to a temporary file, so
+    /// that a second read sees the same bytes instead of an empty or blocked stream.
+    Spooled(Arc<tempfile::TempPath>),
+    /// Bytes handed over by the caller ([`Sources::from_memory`]).
+    Memory(Arc<[u8]>),
+    /// An entry that could not be listed while walking a directory (a symlink loop, a
+    /// permission error): it yields one skipped record with this message.
+    Broken(String),
+}
+
 /// One resolved input file.
 #[derive(Debug, Clone)]
 struct Source {
+    /// The path as the user sees it (`-` for stdin).
     path: PathBuf,
     /// The id prefix: the path relative to the input root.
     id: String,
     format: InputFormat,
     gzip: bool,
+    data: Data,
 }
 
-/// The inputs resolved to a sorted list of files (and stdin's bytes, read once so the inputs
-/// can be read twice, e.g. to copy kept documents out after deduplication).
+/// The inputs resolved to a list of files in a deterministic order. Every source can be read
+/// more than once (dedup's second read, `--kept`): streams are spooled to a temporary file
+/// when the sources are opened.
 #[derive(Debug)]
 pub struct Sources {
     sources: Vec<Source>,
-    stdin: Option<Vec<u8>>,
     params: ReadParams,
 }
 
 const STDIN_NAME: &str = "-";
 
+/// Copy a stream to a temporary file, once.
+fn spool(mut reader: impl Read, name: &Path) -> Result<Arc<tempfile::TempPath>> {
+    let mut file = tempfile::NamedTempFile::new().map_err(|e| Error::io(name, e))?;
+    io::copy(&mut reader, file.as_file_mut()).map_err(|e| Error::io(name, e))?;
+    Ok(Arc::new(file.into_temp_path()))
+}
+
 impl Sources {
     /// Resolve `inputs`: walk directories (sorted by path), check that every path exists.
-    /// A missing path is an error here, before any work starts.
+    /// A missing path is an error here, before any work starts. Standard input and other
+    /// streams (FIFOs, `<(...)`) are copied to a temporary file here, once.
     ///
     /// Inside directories only files with a known extension are read (so a `README.md` next
-    /// to the data is not a document) unless `params.format` forces a format.
+    /// to the data is not a document) unless `params.format` forces a format. An entry that
+    /// cannot be listed (a symlink loop, no permission) becomes one skipped record.
     pub fn open(inputs: &[Input], params: &ReadParams) -> Result<Sources> {
+        params.validate()?;
         let mut sources = Vec::new();
-        let mut stdin = None;
+        let mut stdin: Option<Arc<tempfile::TempPath>> = None;
         for input in inputs {
             match input {
                 Input::Stdin => {
-                    if stdin.is_none() {
-                        let mut buf = Vec::new();
-                        std::io::stdin()
-                            .lock()
-                            .read_to_end(&mut buf)
-                            .map_err(|e| Error::io(Path::new(STDIN_NAME), e))?;
-                        stdin = Some(buf);
-                    }
+                    let spooled = match &stdin {
+                        Some(s) => s.clone(),
+                        None => {
+                            let s = spool(io::stdin().lock(), Path::new(STDIN_NAME))?;
+                            stdin = Some(s.clone());
+                            s
+                        }
+                    };
                     sources.push(Source {
                         path: PathBuf::from(STDIN_NAME),
                         id: STDIN_NAME.to_string(),
                         format: params.format.unwrap_or(InputFormat::Jsonl),
                         gzip: false,
+                        data: Data::Spooled(spooled),
                     });
                 }
                 Input::Path(path) => {
                     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
                     if meta.is_dir() {
-                        walk_dir(path, params, &mut sources)?;
-                    } else {
-                        let (format, gzip) = InputFormat::from_path(path)
-                            .map(|(f, gz)| (params.format.unwrap_or(f), gz))
-                            .unwrap_or((params.format.unwrap_or(InputFormat::Text), false));
-                        sources.push(Source {
-                            path: path.clone(),
-                            id: path_id(path),
-                            format,
-                            gzip,
-                        });
+                        walk_dir(path, params, &mut sources);
+                        continue;
                     }
+                    let (format, gzip) = InputFormat::from_path(path)
+                        .map(|(f, gz)| (params.format.unwrap_or(f), gz))
+                        .unwrap_or((params.format.unwrap_or(InputFormat::Text), false));
+                    let data = if meta.is_file() {
+                        Data::File
+                    } else {
+                        // A pipe or device: it can be read only once.
+                        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+                        Data::Spooled(spool(file, path)?)
+                    };
+                    sources.push(Source {
+                        path: path.clone(),
+                        id: path_id(path),
+                        format,
+                        gzip,
+                        data,
+                    });
                 }
             }
         }
         Ok(Sources {
             sources,
-            stdin,
+            params: params.clone(),
+        })
+    }
+
+    /// Sources from bytes in memory: one `(name, bytes)` per input, the format chosen from
+    /// the name's extension as for files (or forced by `params.format`). Names serve as ids
+    /// and in messages, as paths do.
+    pub fn from_memory(
+        inputs: impl IntoIterator<Item = (String, Vec<u8>)>,
+        params: &ReadParams,
+    ) -> Result<Sources> {
+        params.validate()?;
+        let sources = inputs
+            .into_iter()
+            .map(|(name, bytes)| {
+                let path = PathBuf::from(&name);
+                let (format, gzip) = InputFormat::from_path(&path)
+                    .map(|(f, gz)| (params.format.unwrap_or(f), gz))
+                    .unwrap_or((params.format.unwrap_or(InputFormat::Text), false));
+                Source {
+                    path,
+                    id: name,
+                    format,
+                    gzip,
+                    data: Data::Memory(bytes.into()),
+                }
+            })
+            .collect();
+        Ok(Sources {
+            sources,
             params: params.clone(),
         })
     }
@@ -248,16 +352,20 @@ impl Sources {
         self.sources.is_empty()
     }
 
+    /// The files that will be read, as the user sees them (`-` for stdin), in order.
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.sources.iter().map(|s| s.path.as_path())
+    }
+
     /// Total size in bytes of the input files (compressed size for `.gz`), for progress.
     pub fn total_bytes(&self) -> u64 {
         self.sources
             .iter()
-            .map(|s| {
-                if s.path == Path::new(STDIN_NAME) {
-                    self.stdin.as_ref().map_or(0, |b| b.len() as u64)
-                } else {
-                    std::fs::metadata(&s.path).map_or(0, |m| m.len())
-                }
+            .map(|s| match &s.data {
+                Data::File => std::fs::metadata(&s.path).map_or(0, |m| m.len()),
+                Data::Spooled(t) => std::fs::metadata(&**t).map_or(0, |m| m.len()),
+                Data::Memory(b) => b.len() as u64,
+                Data::Broken(_) => 0,
             })
             .sum()
     }
@@ -306,20 +414,51 @@ impl Sources {
     pub fn params(&self) -> &ReadParams {
         &self.params
     }
+
+    /// The field names of the first JSON Lines record that parses as an object, with where
+    /// it is: what a user needs to see when a field they named is in no record.
+    pub fn first_record_fields(&self) -> Option<(Origin, Vec<String>)> {
+        self.pending().find_map(|p| match p {
+            Pending::Line { origin, bytes, .. } => {
+                let map: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_slice(&bytes).ok()?;
+                Some((origin, map.keys().cloned().collect()))
+            }
+            Pending::Done(_) => None,
+        })
+    }
 }
 
-fn walk_dir(root: &Path, params: &ReadParams, out: &mut Vec<Source>) -> Result<()> {
+fn walk_dir(root: &Path, params: &ReadParams, out: &mut Vec<Source>) {
     let walker = walkdir::WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name();
     for entry in walker {
-        let entry = entry.map_err(|e| {
-            let path = e.path().unwrap_or(root).to_path_buf();
-            let io = e
-                .into_io_error()
-                .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
-            Error::io(&path, io)
-        })?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                // One bad entry (a symlink loop, a directory we may not list) is reported and
+                // counted; the rest of the walk goes on.
+                let path = e.path().unwrap_or(root).to_path_buf();
+                let message = match (e.loop_ancestor(), e.io_error()) {
+                    (Some(ancestor), _) => format!(
+                        "symbolic link loop back to {}: not followed",
+                        ancestor.display()
+                    ),
+                    (None, Some(io)) => io.to_string(),
+                    (None, None) => e.to_string(),
+                };
+                let rel = path.strip_prefix(root).unwrap_or(&path);
+                out.push(Source {
+                    id: path_id(rel),
+                    path,
+                    format: params.format.unwrap_or(InputFormat::Text),
+                    gzip: false,
+                    data: Data::Broken(message),
+                });
+                continue;
+            }
+        };
         if !entry.file_type().is_file() {
             continue;
         }
@@ -336,18 +475,28 @@ fn walk_dir(root: &Path, params: &ReadParams, out: &mut Vec<Source>) -> Result<(
             id: path_id(rel),
             format,
             gzip,
+            data: Data::File,
         });
     }
-    Ok(())
 }
 
-/// A path as an id: `/`-separated whatever the platform.
+/// A path as an id: `/`-separated whatever the platform, an absolute path keeping one
+/// leading `/`.
 fn path_id(path: &Path) -> String {
-    let parts: Vec<_> = path
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect();
-    parts.join("/")
+    let mut id = String::new();
+    for c in path.components() {
+        match c {
+            Component::RootDir => id.push('/'),
+            Component::Prefix(p) => id.push_str(&p.as_os_str().to_string_lossy()),
+            other => {
+                if !id.is_empty() && !id.ends_with('/') {
+                    id.push('/');
+                }
+                id.push_str(&other.as_os_str().to_string_lossy());
+            }
+        }
+    }
+    id
 }
 
 /// A record as read, before JSON parsing.
@@ -366,20 +515,78 @@ pub enum Pending {
     },
 }
 
+/// How many JSON Lines records had each field, counted while parsing: a field that no
+/// record has is a mistake in the flags, not a reason to skip every record.
+#[derive(Debug, Default)]
+pub struct FieldTally {
+    records: AtomicU64,
+    id: AtomicU64,
+    text: AtomicU64,
+    title: AtomicU64,
+}
+
+/// A snapshot of a [`FieldTally`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FieldCounts {
+    /// JSON Lines records that parsed as JSON objects.
+    pub records: u64,
+    /// Of which had the id field.
+    pub id: u64,
+    /// Of which had the text field (of any type).
+    pub text: u64,
+    /// Of which had the title field.
+    pub title: u64,
+}
+
+impl FieldTally {
+    /// The counts so far.
+    pub fn counts(&self) -> FieldCounts {
+        FieldCounts {
+            records: self.records.load(Ordering::Relaxed),
+            id: self.id.load(Ordering::Relaxed),
+            text: self.text.load(Ordering::Relaxed),
+            title: self.title.load(Ordering::Relaxed),
+        }
+    }
+
+    fn add(&self, fields: &JsonFields) {
+        self.records.fetch_add(1, Ordering::Relaxed);
+        for (seen, counter) in [
+            (fields.has_id, &self.id),
+            (fields.has_text, &self.text),
+            (fields.has_title, &self.title),
+        ] {
+            if seen {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 impl Pending {
     /// Parse into a record. `keep_raw` keeps the original line in [`RawDocument::raw`].
     pub fn parse(self, params: &ReadParams, keep_raw: bool) -> Record {
+        self.parse_tallied(params, keep_raw, None)
+    }
+
+    /// [`Pending::parse`], counting in `tally` which fields the record has.
+    pub fn parse_tallied(
+        self,
+        params: &ReadParams,
+        keep_raw: bool,
+        tally: Option<&FieldTally>,
+    ) -> Record {
         match self {
             Pending::Done(record) => record,
             Pending::Line {
                 origin,
                 fallback_id,
                 bytes,
-            } => parse_line(origin, fallback_id, &bytes, params, keep_raw),
+            } => parse_line(origin, fallback_id, &bytes, params, keep_raw, tally),
         }
     }
 
-    /// Input bytes behind this record (for progress).
+    /// Input bytes behind this record (for progress and chunk sizes).
     pub fn len_bytes(&self) -> usize {
         match self {
             Pending::Line { bytes, .. } => bytes.len(),
@@ -409,6 +616,7 @@ struct Lines<'a> {
     reader: Box<dyn BufRead + Send + 'a>,
     line: u64,
     buf: Vec<u8>,
+    limit: u64,
 }
 
 impl Iterator for Records<'_> {
@@ -431,9 +639,19 @@ impl Iterator for Records<'_> {
             }
             let source = self.sources.sources.get(self.next_source)?;
             self.next_source += 1;
-            let reader = match self.open(source) {
+            let opened = match &source.data {
+                Data::Broken(message) => {
+                    Err(Error::new(ErrorKind::Io, message.clone()).with_path(&source.path))
+                }
+                _ => self.open(source),
+            };
+            let reader = match opened {
                 Ok(reader) => reader,
                 Err(error) => {
+                    self.position += 1;
+                    if !wanted {
+                        continue;
+                    }
                     return Some(Pending::Done(Record::Skipped {
                         origin: Origin {
                             path: source.path.clone(),
@@ -451,12 +669,14 @@ impl Iterator for Records<'_> {
                         reader,
                         line: 0,
                         buf: Vec::new(),
+                        limit: self.sources.params.max_record_bytes,
                     });
                 }
                 InputFormat::Text | InputFormat::Html => {
                     self.position += 1;
                     if wanted {
-                        return Some(Pending::Done(read_whole(source, reader)));
+                        let limit = self.sources.params.max_document_bytes;
+                        return Some(Pending::Done(read_whole(source, reader, limit)));
                     }
                 }
             }
@@ -466,10 +686,17 @@ impl Iterator for Records<'_> {
 
 impl<'a> Records<'a> {
     fn open(&self, source: &'a Source) -> Result<Box<dyn BufRead + Send + 'a>> {
-        let raw: Box<dyn Read + Send + 'a> = if source.path == Path::new(STDIN_NAME) {
-            Box::new(self.sources.stdin.as_deref().unwrap_or_default())
-        } else {
-            Box::new(File::open(&source.path).map_err(|e| Error::io(&source.path, e))?)
+        let raw: Box<dyn Read + Send + 'a> = match &source.data {
+            Data::File => {
+                Box::new(File::open(&source.path).map_err(|e| Error::io(&source.path, e))?)
+            }
+            Data::Spooled(temp) => {
+                Box::new(File::open(&**temp).map_err(|e| Error::io(&source.path, e))?)
+            }
+            Data::Memory(bytes) => Box::new(&bytes[..]),
+            Data::Broken(message) => {
+                return Err(Error::new(ErrorKind::Io, message.clone()).with_path(&source.path));
+            }
         };
         let raw: Box<dyn Read + Send + 'a> = if source.gzip {
             Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(raw)))
@@ -480,30 +707,49 @@ impl<'a> Records<'a> {
     }
 }
 
-fn read_whole(source: &Source, mut reader: Box<dyn BufRead + Send + '_>) -> Record {
+/// Reading past an oversized document stops counting after this many bytes (a gzip bomb
+/// could otherwise keep a core busy for minutes); the reason then says "more than".
+const MAX_BYTES_COUNTED: u64 = 1 << 32;
+
+/// The `too-large` error for a document or record of `size` bytes (`exact`: or more).
+fn too_large(size: u64, exact: bool, limit: u64, what: &str) -> Error {
+    let size = if exact {
+        format!("{size} bytes")
+    } else {
+        format!("more than {size} bytes")
+    };
+    Error::new(
+        ErrorKind::TooLarge,
+        format!("{what} of {size} exceeds the limit of {limit} bytes"),
+    )
+}
+
+fn read_whole(source: &Source, mut reader: Box<dyn BufRead + Send + '_>, limit: u64) -> Record {
     let origin = Origin {
         path: source.path.clone(),
         line: None,
     };
+    let skipped = |error: Error| Record::Skipped {
+        origin: origin.clone(),
+        id: source.id.clone(),
+        error: error.with_path(&source.path),
+    };
     let mut bytes = Vec::new();
-    if let Err(e) = reader.read_to_end(&mut bytes) {
-        return Record::Skipped {
-            origin,
-            id: source.id.clone(),
-            error: Error::io(&source.path, e),
-        };
+    if let Err(e) = reader.by_ref().take(limit + 1).read_to_end(&mut bytes) {
+        return skipped(Error::io(&source.path, e));
+    }
+    if bytes.len() as u64 > limit {
+        drop(bytes);
+        // Read past the rest without holding it, to say how large the document is.
+        let rest = io::copy(&mut reader.take(MAX_BYTES_COUNTED), &mut io::sink()).unwrap_or(0);
+        let size = limit + 1 + rest;
+        return skipped(too_large(size, rest < MAX_BYTES_COUNTED, limit, "document"));
     }
     let content = match source.format {
         InputFormat::Html => Content::Html(bytes),
-        _ => match decode_utf8(bytes) {
+        _ => match decode_text(bytes) {
             Ok(text) => Content::Text(text),
-            Err(error) => {
-                return Record::Skipped {
-                    origin,
-                    id: source.id.clone(),
-                    error: error.with_path(&source.path),
-                };
-            }
+            Err(error) => return skipped(error),
         },
     };
     Record::Document {
@@ -517,8 +763,30 @@ fn read_whole(source: &Source, mut reader: Box<dyn BufRead + Send + '_>) -> Reco
     }
 }
 
-/// UTF-8 text with an optional byte-order mark.
-fn decode_utf8(mut bytes: Vec<u8>) -> Result<String> {
+/// Text: UTF-8 (an optional byte-order mark removed), or UTF-16 announced by its BOM.
+fn decode_text(bytes: Vec<u8>) -> Result<String> {
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(&bytes)
+        && encoding != encoding_rs::UTF_8
+    {
+        let (text, malformed) = encoding
+            .decode_without_bom_handling_and_without_replacement(&bytes[bom..])
+            .map(|t| (t, false))
+            .unwrap_or_else(|| {
+                let (t, _) = encoding.decode_without_bom_handling(&bytes[bom..]);
+                (t, true)
+            });
+        if malformed {
+            return Err(Error::new(
+                ErrorKind::Decode,
+                format!(
+                    "not valid {} (it starts with that byte-order mark)",
+                    encoding.name()
+                ),
+            ));
+        }
+        return Ok(text.into_owned());
+    }
+    let mut bytes = bytes;
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         bytes.drain(..3);
     }
@@ -531,33 +799,111 @@ fn decode_utf8(mut bytes: Vec<u8>) -> Result<String> {
     })
 }
 
+/// What one bounded line read found.
+enum LineRead {
+    /// End of the stream.
+    End,
+    /// A line; with `copy`, its bytes (line break included) are in the buffer. `blank`: only
+    /// ASCII whitespace.
+    Line { blank: bool },
+    /// A line longer than the limit, read past; its length without the line break.
+    TooLong(u64),
+}
+
+/// Read one line into `buf` (cleared first), holding at most `limit` bytes of it: a longer
+/// line is read past and reported with its length. With `copy` false nothing is kept.
+fn read_line_bounded(
+    reader: &mut dyn BufRead,
+    buf: &mut Vec<u8>,
+    limit: u64,
+    copy: bool,
+) -> io::Result<LineRead> {
+    buf.clear();
+    let mut consumed = 0u64;
+    let mut total = 0u64;
+    let mut blank = true;
+    let mut over = false;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            break;
+        }
+        let (take, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (available.len(), false),
+        };
+        let chunk = &available[..take];
+        let content = if done { &chunk[..take - 1] } else { chunk };
+        total += content.len() as u64;
+        blank = blank && content.iter().all(u8::is_ascii_whitespace);
+        // `limit + 1` leaves room for a `\r` before the line break.
+        if !over && total > limit.saturating_add(1) {
+            over = true;
+            buf.clear();
+            buf.shrink_to(1 << 16);
+        }
+        if copy && !over {
+            buf.extend_from_slice(chunk);
+        }
+        consumed += take as u64;
+        reader.consume(take);
+        if done {
+            break;
+        }
+    }
+    if consumed == 0 {
+        return Ok(LineRead::End);
+    }
+    let line_len = if copy && !over {
+        trim_line(buf).len() as u64
+    } else {
+        total
+    };
+    if over || line_len > limit {
+        return Ok(LineRead::TooLong(total));
+    }
+    Ok(LineRead::Line { blank })
+}
+
 /// The next non-blank line as a pending record; with `copy` false the line is read past and
 /// its bytes are not copied out (the record is about to be dropped).
 fn next_line(lines: &mut Lines<'_>, copy: bool) -> Option<Pending> {
     loop {
-        lines.buf.clear();
         lines.line += 1;
-        match lines.reader.read_until(b'\n', &mut lines.buf) {
-            Ok(0) => return None,
-            Ok(_) => {}
-            Err(e) => {
-                let error = Error::io(&lines.source.path, e).with_line(lines.line);
-                // A read error mid-stream (truncated gzip, ...) ends this file: report it
-                // once, and make the next call end the file.
-                lines.reader = Box::new(std::io::empty());
+        let read = read_line_bounded(&mut lines.reader, &mut lines.buf, lines.limit, copy);
+        let origin = |lines: &Lines<'_>| Origin {
+            path: lines.source.path.clone(),
+            line: Some(lines.line),
+        };
+        match read {
+            Ok(LineRead::End) => return None,
+            Ok(LineRead::Line { blank: true }) => continue,
+            Ok(LineRead::Line { blank: false }) => {}
+            Ok(LineRead::TooLong(size)) => {
+                let error = too_large(size, true, lines.limit, "JSON Lines record")
+                    .with_path(&lines.source.path)
+                    .with_line(lines.line);
                 return Some(Pending::Done(Record::Skipped {
-                    origin: Origin {
-                        path: lines.source.path.clone(),
-                        line: Some(lines.line),
-                    },
+                    origin: origin(lines),
                     id: format!("{}:{}", lines.source.id, lines.line),
                     error,
                 }));
             }
-        }
-        let line = trim_line(&lines.buf);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
+            Err(e) => {
+                let error = Error::io(&lines.source.path, e).with_line(lines.line);
+                // A read error mid-stream (truncated gzip, ...) ends this file: report it
+                // once, and make the next call end the file.
+                lines.reader = Box::new(io::empty());
+                return Some(Pending::Done(Record::Skipped {
+                    origin: origin(lines),
+                    id: format!("{}:{}", lines.source.id, lines.line),
+                    error,
+                }));
+            }
         }
         if !copy {
             // Read past: the caller drops this record, so nothing is allocated for it.
@@ -570,11 +916,13 @@ fn next_line(lines: &mut Lines<'_>, copy: bool) -> Option<Pending> {
                 bytes: Vec::new(),
             });
         }
+        let mut line = trim_line(&lines.buf);
+        if lines.line == 1 {
+            // A UTF-8 byte-order mark (as Windows tools write) is not part of the record.
+            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        }
         return Some(Pending::Line {
-            origin: Origin {
-                path: lines.source.path.clone(),
-                line: Some(lines.line),
-            },
+            origin: origin(lines),
             fallback_id: format!("{}:{}", lines.source.id, lines.line),
             bytes: line.to_vec(),
         });
@@ -587,10 +935,14 @@ fn parse_line(
     line: &[u8],
     params: &ReadParams,
     keep_raw: bool,
+    tally: Option<&FieldTally>,
 ) -> Record {
     let line_no = origin.line.unwrap_or(0);
     match parse_json_record(line, params) {
         Ok(fields) => {
+            if let Some(tally) = tally {
+                tally.add(&fields);
+            }
             let id = fields.id.unwrap_or(fallback_id);
             match fields.text {
                 Some(text) => Record::Document {
@@ -603,9 +955,14 @@ fn parse_line(
                     origin,
                 },
                 None => {
+                    let what = if fields.has_text {
+                        "is null"
+                    } else {
+                        "is missing"
+                    };
                     let error = Error::new(
                         ErrorKind::Field,
-                        format!("no string field {:?}", params.text_field),
+                        format!("text field {:?} {what}", params.text_field),
                     )
                     .with_path(&origin.path)
                     .with_line(line_no);
@@ -635,12 +992,15 @@ fn trim_line(buf: &[u8]) -> &[u8] {
     line
 }
 
-/// The fields samestory needs from one JSON Lines record.
+/// The fields samestory needs from one JSON Lines record, and which were present.
 #[derive(Debug, Default, PartialEq)]
 struct JsonFields {
     id: Option<String>,
     text: Option<String>,
     title: Option<String>,
+    has_id: bool,
+    has_text: bool,
+    has_title: bool,
 }
 
 /// Parse one JSON object, keeping only the id, text and title fields; every other field is
@@ -678,16 +1038,40 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonFields, A::Error> {
+        use serde::de::Error as _;
         let params = self.0;
         let title_field = params.title_field.as_deref().unwrap_or("title");
         let mut fields = JsonFields::default();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             if key == params.text_field.as_str() {
-                fields.text = map.next_value::<Option<String>>()?;
+                fields.has_text = true;
+                fields.text = map.next_value::<Option<String>>().map_err(|e| {
+                    A::Error::custom(format!(
+                        "text field {:?} must be a string ({e})",
+                        params.text_field
+                    ))
+                })?;
             } else if key == params.id_field.as_str() {
-                fields.id = map.next_value::<Option<IdValue>>()?.map(|v| v.0);
+                fields.has_id = true;
+                fields.id = map
+                    .next_value::<Option<Scalar>>()
+                    .map_err(|_| {
+                        A::Error::custom(format!(
+                            "id field {:?} must be a string or a number",
+                            params.id_field
+                        ))
+                    })?
+                    .map(|v| v.0);
             } else if key == title_field {
-                fields.title = map.next_value::<Option<String>>()?;
+                fields.has_title = true;
+                fields.title = map
+                    .next_value::<Option<Scalar>>()
+                    .map_err(|_| {
+                        A::Error::custom(format!(
+                            "title field {title_field:?} must be a string or a number"
+                        ))
+                    })?
+                    .map(|v| v.0);
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -696,25 +1080,34 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
     }
 }
 
-/// An id given as a JSON string or number.
-struct IdValue(String);
+/// An id or title given as a JSON string or number.
+struct Scalar(String);
 
-impl<'de> serde::Deserialize<'de> for IdValue {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<IdValue, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            S(String),
-            U(u64),
-            I(i64),
-            F(f64),
+impl<'de> serde::Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Scalar, D::Error> {
+        struct ScalarVisitor;
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
         }
-        Ok(IdValue(match Raw::deserialize(de)? {
-            Raw::S(s) => s,
-            Raw::U(n) => n.to_string(),
-            Raw::I(n) => n.to_string(),
-            Raw::F(n) => n.to_string(),
-        }))
+        de.deserialize_any(ScalarVisitor)
     }
 }
 

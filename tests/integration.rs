@@ -396,13 +396,14 @@ mod formats {
             .stdin
             .take()
             .unwrap()
-            .write_all(format!("{line}\n{line}\n").as_bytes())
+            .write_all(format!("{line}\n{}\n", line.to_string().replace("42", "43")).as_bytes())
             .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());
         let r = json_lines(&String::from_utf8(out.stdout).unwrap());
         assert_eq!(r.len(), 2);
         assert_eq!(r[1]["status"], "duplicate");
+        assert_eq!(r[1]["duplicate_of"], "42");
     }
 
     #[test]
