@@ -511,6 +511,8 @@ pub fn block_key(text: &str) -> u64 {
 
 /// Corpus-level cleaning: drop kept blocks whose key was seen in at least
 /// `params.repeated_min_clusters` different clusters (`clusters_of(key)` says how many).
+/// A page is never emptied this way: when every kept block recurs, the repeated text is the
+/// page's own story (thousands of copies of one short item), not chrome, and it stays.
 /// Returns whether any verdict changed.
 pub fn mark_repeated(
     blocks: &[Block],
@@ -521,15 +523,24 @@ pub fn mark_repeated(
     if !params.enabled || params.repeated_min_clusters == 0 {
         return false;
     }
-    let mut changed = false;
-    for (block, verdict) in blocks.iter().zip(verdicts.iter_mut()) {
-        if verdict.is_keep() && clusters_of(block_key(&block.text)) >= params.repeated_min_clusters
-        {
+    let repeated: Vec<bool> = blocks
+        .iter()
+        .zip(verdicts.iter())
+        .map(|(block, verdict)| {
+            verdict.is_keep() && clusters_of(block_key(&block.text)) >= params.repeated_min_clusters
+        })
+        .collect();
+    let kept = verdicts.iter().filter(|v| v.is_keep()).count();
+    let dropped = repeated.iter().filter(|&&r| r).count();
+    if dropped == 0 || dropped == kept {
+        return false;
+    }
+    for (verdict, repeated) in verdicts.iter_mut().zip(repeated) {
+        if repeated {
             *verdict = Verdict::Drop(DropReason::Repeated);
-            changed = true;
         }
     }
-    changed
+    true
 }
 
 #[cfg(test)]

@@ -187,9 +187,27 @@ pub fn order_by_degree(adj: &[Vec<(u32, f64)>], copies: &[u32], rank: &[u32]) ->
     order
 }
 
+/// Representatives of already-claimed neighbours a document checks before founding its own
+/// cluster ([`cluster_with`]).
+pub const MAX_SECOND_CHECKS: usize = 4;
+
 /// Cluster `adj.len()` documents. `order` lists every document once, in founding order.
 /// Returns every cluster, singletons included, in founding order of representatives.
 pub fn cluster(adj: &[Vec<(u32, f64)>], order: &[u32]) -> Vec<Cluster> {
+    cluster_with(adj, order, |_, _| None)
+}
+
+/// [`cluster`], with a second chance: a document that nobody claimed, before it founds a
+/// cluster, asks `check(document, representative)` for the representatives of up to
+/// [`MAX_SECOND_CHECKS`] of its claimed neighbours, in founding order, and joins the first
+/// for which `check` returns a score (an exact verification against the representative
+/// itself, never against the neighbour: no chaining). This recovers pairs LSH did not
+/// propose: a near-copy of a near-copy of the kept page is usually a near-copy of it too.
+pub fn cluster_with(
+    adj: &[Vec<(u32, f64)>],
+    order: &[u32],
+    mut check: impl FnMut(u32, u32) -> Option<f64>,
+) -> Vec<Cluster> {
     const NONE: u32 = u32::MAX;
     let n = adj.len();
     let mut position = vec![0u32; n];
@@ -197,8 +215,26 @@ pub fn cluster(adj: &[Vec<(u32, f64)>], order: &[u32]) -> Vec<Cluster> {
         position[d as usize] = p as u32;
     }
     let mut rep_of = vec![NONE; n];
+    // Score to a representative found by the second chance (not an edge of the graph).
+    let mut second = vec![None; n];
     for &d in order {
         if rep_of[d as usize] != NONE {
+            continue;
+        }
+        let mut reps: Vec<u32> = adj[d as usize]
+            .iter()
+            .map(|&(nb, _)| rep_of[nb as usize])
+            .filter(|&r| r != NONE)
+            .collect();
+        reps.sort_by_key(|&r| position[r as usize]);
+        reps.dedup();
+        if let Some((r, s)) = reps
+            .into_iter()
+            .take(MAX_SECOND_CHECKS)
+            .find_map(|r| check(d, r).map(|s| (r, s)))
+        {
+            rep_of[d as usize] = r;
+            second[d as usize] = Some((r, s));
             continue;
         }
         rep_of[d as usize] = d;
@@ -218,7 +254,7 @@ pub fn cluster(adj: &[Vec<(u32, f64)>], order: &[u32]) -> Vec<Cluster> {
         if is_rep[d] {
             continue;
         }
-        let mut best: Option<(f64, u32)> = None;
+        let mut best: Option<(f64, u32)> = second[d].map(|(r, s)| (s, r));
         for &(nb, s) in &adj[d] {
             if !is_rep[nb as usize] {
                 continue;
@@ -233,7 +269,8 @@ pub fn cluster(adj: &[Vec<(u32, f64)>], order: &[u32]) -> Vec<Cluster> {
                 best = Some((s, nb));
             }
         }
-        let (s, r) = best.expect("a member is adjacent to the representative that claimed it");
+        let (s, r) =
+            best.expect("a member is adjacent to, or was checked against, its representative");
         rep_of[d] = r;
         score_to_rep[d] = s;
     }
@@ -334,6 +371,24 @@ mod tests {
         assert_eq!(merged.len(), 2);
         assert_eq!(merged[0].len(), 4);
         assert_eq!(merged[1].members, vec![(4, 1.0)]);
+    }
+
+    #[test]
+    fn second_chance_joins_the_representative_only_after_an_exact_check() {
+        // 0 is kept; 1 is its copy; 2 is adjacent to 1 only (LSH missed 0-2).
+        let edges = [e(0, 1, 0.9), e(1, 2, 0.9)];
+        let adj = adjacency(3, &edges);
+        let mut asked = Vec::new();
+        let clusters = cluster_with(&adj, &[0, 1, 2], |d, r| {
+            asked.push((d, r));
+            (d == 2 && r == 0).then_some(0.8)
+        });
+        assert_eq!(asked, [(2, 0)]);
+        assert_eq!(clusters.len(), 1);
+        assert_eq!(clusters[0].members, vec![(0, 1.0), (1, 0.9), (2, 0.8)]);
+        // When the check fails, 2 founds its own cluster: no chaining through 1.
+        let clusters = cluster_with(&adj, &[0, 1, 2], |_, _| None);
+        assert_eq!(clusters.len(), 2);
     }
 
     #[test]

@@ -25,10 +25,23 @@ pub struct LshParams {
     pub rows: usize,
 }
 
-/// Buckets larger than this are not expanded to all their pairs: each member is paired with
-/// the bucket's first `MAX_BUCKET_PAIRS` members only, which keeps a bucket of 10,000 exact
-/// copies at 10⁶ pairs instead of 5·10⁷ while still linking every copy to the same pages.
+/// Buckets larger than this ("giant" buckets) are not expanded to all their pairs: each
+/// member is paired with the bucket's first [`GIANT_HEADS`] members only, which keeps a
+/// bucket of 10,000 near-copies at 1.6·10⁵ pairs instead of 5·10⁷ while still linking every
+/// member to the same pages (and through them, by the second chance of
+/// [`crate::cluster::cluster_with`], to the kept page).
 pub const MAX_BUCKET_PAIRS: usize = 64;
+
+/// Members of a giant bucket that every other member is paired with: its first, in the
+/// order of the entries (by id).
+pub const GIANT_HEADS: usize = 16;
+
+/// Pairs a document may get from giant buckets over all bands. Without it a family of
+/// near-identical records (one number apart) meets different heads in every band and the
+/// pairs add up band after band (2.9 million for 20,000 records); with it a document stops
+/// taking giant-bucket pairs once it has this many, so candidates stay below
+/// `(GIANT_HEADS + MAX_GIANT_PARTNERS)` per document whatever the content.
+pub const MAX_GIANT_PARTNERS: u32 = 32;
 
 /// Weight of the false-positive area when choosing bands and rows (the false-negative area
 /// weighs `1 - FALSE_POSITIVE_WEIGHT`). On the 100k-document benchmark corpus at threshold
@@ -108,19 +121,35 @@ pub fn band_key(signature: &Signature, band: usize, params: &LshParams) -> u64 {
     }
 }
 
-/// Candidate pairs from `(key, document)` entries of one band (sorted here, in place).
-/// Appends to `out`, unsorted.
-pub fn bucket_pairs(entries: &mut [(u64, u32)], out: &mut Vec<(u32, u32)>) {
-    entries.sort_unstable();
+/// Candidate pairs from the `(key, position)` entries of one band, which must be sorted.
+/// Appends to `out`, unsorted. Buckets up to [`MAX_BUCKET_PAIRS`] give all their pairs; in a
+/// larger bucket a member is paired with the bucket's first [`GIANT_HEADS`] members, and
+/// only while `spent[position]` (its pairs from giant buckets so far, updated here) is below
+/// [`MAX_GIANT_PARTNERS`]. Bands must be fed in a fixed order for the result to be.
+pub fn bucket_pairs(entries: &[(u64, u32)], spent: &mut [u32], out: &mut Vec<(u32, u32)>) {
+    debug_assert!(entries.is_sorted());
     for bucket in entries.chunk_by(|a, b| a.0 == b.0) {
         if bucket.len() < 2 {
             continue;
         }
-        let heads = &bucket[..bucket.len().min(MAX_BUCKET_PAIRS)];
-        for (i, &(_, a)) in bucket.iter().enumerate() {
-            for &(_, b) in &heads[..i.min(heads.len())] {
+        if bucket.len() <= MAX_BUCKET_PAIRS {
+            for (i, &(_, a)) in bucket.iter().enumerate() {
+                for &(_, b) in &bucket[..i] {
+                    out.push((b.min(a), b.max(a)));
+                }
+            }
+            continue;
+        }
+        let heads = &bucket[..GIANT_HEADS];
+        for (i, &(_, a)) in bucket.iter().enumerate().skip(1) {
+            if spent[a as usize] >= MAX_GIANT_PARTNERS {
+                continue;
+            }
+            let partners = &heads[..i.min(heads.len())];
+            for &(_, b) in partners {
                 out.push((b.min(a), b.max(a)));
             }
+            spent[a as usize] += partners.len() as u32;
         }
     }
 }
@@ -157,7 +186,8 @@ mod tests {
             .enumerate()
             .filter_map(|(i, k)| k.map(|k| (k, i as u32)))
             .collect();
-        bucket_pairs(&mut entries, out);
+        entries.sort_unstable();
+        bucket_pairs(&entries, &mut vec![0; keys.len()], out);
     }
 
     #[test]
@@ -176,5 +206,28 @@ mod tests {
         assert!(out.len() < 1000 * MAX_BUCKET_PAIRS);
         // Every member is still linked to the first.
         assert!((1..1000u32).all(|j| out.contains(&(0, j))));
+    }
+
+    #[test]
+    fn giant_bucket_partners_are_budgeted_across_bands() {
+        // Band after band the same 1,000 members meet in a giant bucket with different
+        // heads (here: a rotating id order); the budget stops the pairs from adding up.
+        let n = 1000u32;
+        let mut spent = vec![0; n as usize];
+        let mut out = Vec::new();
+        for band in 0..32u32 {
+            let mut entries: Vec<(u64, u32)> = (0..n).map(|i| (7, (i + band * 97) % n)).collect();
+            entries.sort_unstable_by_key(|&(k, p)| (k, (p + n - (band * 97) % n) % n));
+            bucket_pairs(&entries, &mut spent, &mut out);
+        }
+        out.sort_unstable();
+        out.dedup();
+        let bound = (GIANT_HEADS as u32 + MAX_GIANT_PARTNERS) as usize * n as usize;
+        assert!(out.len() <= bound, "{} pairs", out.len());
+        assert!(
+            spent
+                .iter()
+                .all(|&s| s < MAX_GIANT_PARTNERS + GIANT_HEADS as u32)
+        );
     }
 }

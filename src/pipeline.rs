@@ -485,9 +485,10 @@ impl Pipeline {
     /// Candidate pairs `(a, b)`, `a < b`, sorted: documents that share a band. Exact copies
     /// ([`Doc::copy_of`]) are left out: the document they copy stands for them.
     ///
-    /// Bands are processed a few at a time and the pairs deduplicated after each batch, so
-    /// memory holds the distinct candidates, not one copy per band: a bucket of 200,000
-    /// near-identical records yields the same pairs in every band.
+    /// Pairs are deduplicated as they accumulate, so memory holds about the distinct
+    /// candidates, not one copy per band, and giant buckets are budgeted per document over
+    /// all bands ([`lsh::MAX_GIANT_PARTNERS`]): 200,000 near-identical records cost at most
+    /// 128 pairs each.
     pub fn candidates(&self, docs: &[Doc], progress: &dyn Progress) -> Vec<(u32, u32)> {
         let lsh = self.params.lsh_params();
         progress.stage("bucketing", lsh.bands as u64);
@@ -500,41 +501,38 @@ impl Pipeline {
                 doc.signature.is_some() && doc.copy_of.is_none()
             })
             .collect();
-        let batch = rayon::current_num_threads().max(4);
-        let bands: Vec<usize> = (0..lsh.bands).collect();
+        // Bands go one after another (each in parallel inside), so that the giant-bucket
+        // budget is spent in the same order whatever the thread count.
+        let mut spent = vec![0u32; by_id.len()];
+        let mut entries: Vec<(u64, u32)> = Vec::with_capacity(by_id.len());
         let mut candidates: Vec<(u32, u32)> = Vec::new();
-        for bands in bands.chunks(batch) {
-            // One (key, position) buffer per worker thread, reused across bands: at a
-            // million documents a fresh pair of arrays per band was gigabytes of page faults.
-            let found: Vec<Vec<(u32, u32)>> = bands
+        let mut unique = 0;
+        for band in 0..lsh.bands {
+            entries.clear();
+            by_id
                 .par_iter()
-                .map_init(Vec::new, |entries: &mut Vec<(u64, u32)>, &band| {
-                    entries.clear();
-                    entries.extend(by_id.iter().enumerate().map(|(pos, &d)| {
-                        let sig = docs[d as usize].signature.as_ref().expect("filtered");
-                        (lsh::band_key(sig, band, &lsh), pos as u32)
-                    }));
-                    let mut pairs = Vec::new();
-                    lsh::bucket_pairs(entries, &mut pairs);
-                    progress.advance(1);
-                    let mut pairs: Vec<(u32, u32)> = pairs
-                        .into_iter()
-                        .map(|(a, b)| {
-                            let (a, b) = (by_id[a as usize], by_id[b as usize]);
-                            (a.min(b), a.max(b))
-                        })
-                        .collect();
-                    pairs.sort_unstable();
-                    pairs.dedup();
-                    pairs
+                .enumerate()
+                .map(|(pos, &d)| {
+                    let sig = docs[d as usize].signature.as_ref().expect("filtered");
+                    (lsh::band_key(sig, band, &lsh), pos as u32)
                 })
-                .collect();
-            for pairs in found {
-                candidates.extend(pairs);
+                .collect_into_vec(&mut entries);
+            entries.par_sort_unstable();
+            lsh::bucket_pairs(&entries, &mut spent, &mut candidates);
+            progress.advance(1);
+            // Deduplicate whenever the pairs have doubled: memory holds about twice the
+            // distinct candidates, not one copy per band.
+            if candidates.len() > 2 * unique + (1 << 20) || band + 1 == lsh.bands {
+                candidates.par_sort_unstable();
+                candidates.dedup();
+                unique = candidates.len();
             }
-            candidates.par_sort_unstable();
-            candidates.dedup();
         }
+        for pair in &mut candidates {
+            let (a, b) = (by_id[pair.0 as usize], by_id[pair.1 as usize]);
+            *pair = (a.min(b), a.max(b));
+        }
+        candidates.par_sort_unstable();
         candidates
     }
 
@@ -674,7 +672,17 @@ impl Pipeline {
             }
         };
         let order: Vec<u32> = order.into_iter().filter(founds).collect();
-        let mut clusters = cluster::cluster(&adj, &order);
+        let mut clusters = match self.params.mode {
+            // A page is a duplicate only of a kept page it was verified against; the second
+            // chance verifies it against the kept page of a duplicate it matched.
+            Mode::Dedup(_) => cluster::cluster_with(&adj, &order, |d, r| {
+                let s = verify::compare(&docs[d as usize].shingles, &docs[r as usize].shingles);
+                let score = s.score(self.params.measure);
+                (score >= self.params.threshold && s.shared >= self.params.min_shared)
+                    .then_some(score)
+            }),
+            Mode::Clusters => cluster::cluster(&adj, &order),
+        };
         let merge = self.params.mode == Mode::Clusters && self.params.merge_density <= 1.0;
         if merge {
             clusters = cluster::merge_dense(clusters, &adj, &copies, self.params.merge_density);
