@@ -111,6 +111,12 @@ enum Command {
         /// comments), whatever their score, instead of scoring two files.
         #[arg(long, value_name = "FILE")]
         pairs_file: Option<PathBuf>,
+        /// Clean and score as `dedup` does (each page on its own; --pairs at Jaccard 0.5) or
+        /// as `clusters` does (also removing blocks repeated across the inputs, so scores
+        /// match its output; --pairs at containment 0.08). Each record says which in
+        /// `cleaning`.
+        #[arg(long, value_enum, default_value_t = PresetArg::Dedup)]
+        preset: PresetArg,
     },
 }
 
@@ -243,6 +249,12 @@ enum MeasureArg {
 enum VerifyArg {
     Memory,
     Reread,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum PresetArg {
+    Dedup,
+    Clusters,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -466,8 +478,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             common,
             pairs,
             pairs_file,
+            preset,
         } => {
-            let mut params = params(&common, Params::dedup())?;
+            let base = match preset {
+                PresetArg::Dedup => Params::dedup(),
+                PresetArg::Clusters => Params::clusters(),
+            };
+            let mut params = params(&common, base)?;
             // Listed pairs and a pair of files are scored whether or not LSH proposes them,
             // and --pairs lists exact copies' pairs too: every document keeps its shingle set.
             params.verify = Verify::InMemory;

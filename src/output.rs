@@ -96,13 +96,18 @@ pub struct DedupRecord {
 ///
 /// ```json
 /// {"a": "001.txt", "b": "003.txt", "jaccard": 0.05, "containment_a": 0.1,
-///  "containment_b": 0.09, "minhash": 0.05, "shared": 35, "shingles_a": 350, "shingles_b": 380}
+///  "containment_b": 0.09, "minhash": 0.05, "shared": 35, "shingles_a": 350, "shingles_b": 380,
+///  "cleaning": "page"}
 /// ```
 ///
 /// - `jaccard`: exact Jaccard of the two shingle sets.
 /// - `containment_a`: share of `a`'s shingles found in `b`; `containment_b` the reverse.
 /// - `minhash`: the MinHash estimate of the Jaccard (for comparison with the exact value).
 /// - `shared`, `shingles_a`, `shingles_b`: the set sizes behind the ratios.
+/// - `cleaning`: what the sets were built from: `page` (each page cleaned on its own, as
+///   `dedup` does), `corpus` (also without blocks repeated across the inputs, as `clusters`
+///   does: `similarity --preset clusters`), or `none`. The same pair scores differently
+///   under different cleaning.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PairRecord {
     /// First document id.
@@ -123,6 +128,8 @@ pub struct PairRecord {
     pub shingles_a: usize,
     /// |B|.
     pub shingles_b: usize,
+    /// `page`, `corpus` or `none`.
+    pub cleaning: &'static str,
 }
 
 /// Round a score for output: 4 decimals is what a person reads and keeps JSON short.
@@ -196,6 +203,7 @@ pub fn pair_record(analysis: &Analysis, a: u32, b: u32) -> PairRecord {
         shared: s.shared,
         shingles_a: analysis.docs[a as usize].shingles.len(),
         shingles_b: analysis.docs[b as usize].shingles.len(),
+        cleaning: analysis.cleaning.as_str(),
     }
 }
 

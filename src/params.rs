@@ -40,6 +40,31 @@ pub enum Mode {
     Clusters,
 }
 
+/// How a run cleaned pages, which decides what a pair's scores mean: the same two pages
+/// score differently when blocks repeated across a corpus are removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cleaning {
+    /// Nothing removed (`--no-clean`).
+    None,
+    /// Each page cleaned on its own (`dedup`, `similarity`).
+    Page,
+    /// Each page cleaned, then blocks found in pages of several first-pass clusters removed
+    /// (`clusters`, `eval`).
+    Corpus,
+}
+
+impl Cleaning {
+    /// `none`, `page` or `corpus`, as written in output records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cleaning::None => "none",
+            Cleaning::Page => "page",
+            Cleaning::Corpus => "corpus",
+        }
+    }
+}
+
 /// All parameters of one run. Build with [`Params::dedup`] or [`Params::clusters`] (the two
 /// presets) and adjust fields; [`Params::validate`] checks them once.
 #[derive(Debug, Clone)]
@@ -101,6 +126,17 @@ impl Params {
             verify: Verify::InMemory,
             min_shared: 20,
             ..Params::dedup()
+        }
+    }
+
+    /// The cleaning this run applies.
+    pub fn cleaning(&self) -> Cleaning {
+        if !self.clean.enabled {
+            Cleaning::None
+        } else if self.clean.repeated_min_clusters > 0 && self.mode == Mode::Clusters {
+            Cleaning::Corpus
+        } else {
+            Cleaning::Page
         }
     }
 

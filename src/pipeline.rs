@@ -34,7 +34,7 @@ use crate::tokenize::Tokenizer;
 use crate::verify::{self, Measure, Similarity};
 
 pub use crate::document::{Doc, Prepared, SkipReason, prepare, sign};
-pub use crate::params::{Keep, Mode, Params, Verify};
+pub use crate::params::{Cleaning, Keep, Mode, Params, Verify};
 
 /// Counts for the end-of-run summary.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -78,6 +78,8 @@ pub struct Analysis {
     pub clusters: Vec<Cluster>,
     /// The banding used.
     pub lsh: LshParams,
+    /// The cleaning applied: what the scores were computed on.
+    pub cleaning: Cleaning,
     /// Counts.
     pub stats: Stats,
 }
@@ -358,9 +360,7 @@ impl Pipeline {
 
     /// Whether this run cleans at corpus level (needs every page before signing).
     fn corpus_cleaning(&self) -> bool {
-        self.params.clean.enabled
-            && self.params.clean.repeated_min_clusters > 0
-            && self.params.mode == Mode::Clusters
+        self.params.cleaning() == Cleaning::Corpus
     }
 
     /// Parse, prepare and sign one chunk in parallel, results in input order.
@@ -600,6 +600,7 @@ impl Pipeline {
             edges,
             clusters,
             lsh: self.params.lsh_params(),
+            cleaning: self.params.cleaning(),
             stats,
         }
     }
