@@ -863,6 +863,11 @@ fn read_line_bounded(
     } else {
         total
     };
+    if blank {
+        // Blank lines are not records, however long (found by fuzzing: a long run of
+        // spaces and tabs was reported as a too-large record).
+        return Ok(LineRead::Line { blank });
+    }
     if over || line_len > limit {
         return Ok(LineRead::TooLong(total));
     }
@@ -1208,6 +1213,52 @@ mod tests {
         assert!(
             matches!(&records[0], Record::Skipped { error, .. } if error.kind() == &ErrorKind::Decode)
         );
+    }
+
+    /// Regression (fuzz/artifacts/jsonl/crash-dd757ae3): a whitespace-only line longer than
+    /// the record limit is blank, not a too-large record.
+    #[test]
+    fn long_blank_lines_are_not_records() {
+        let params = ReadParams {
+            max_record_bytes: 200,
+            ..params()
+        };
+        let mut bytes = b" \t".repeat(150);
+        bytes.extend_from_slice(b"\n{\"xk\":{\"\xff\"");
+        let sources = Sources::from_memory([("in.jsonl".to_string(), bytes)], &params).unwrap();
+        let records: Vec<_> = sources.records().collect();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].origin().line, Some(2));
+        assert_eq!(sources.pending_where(|_| false).count(), 0);
+        assert_eq!(sources.pending_where(|_| true).count(), 1);
+    }
+
+    #[test]
+    fn lines_over_the_limit_are_read_past_and_reported() {
+        let params = ReadParams {
+            max_record_bytes: 30,
+            ..params()
+        };
+        let body = format!(
+            "{{\"text\":\"{}\"}}\n{{\"id\":\"b\",\"text\":\"x\"}}\n",
+            "a".repeat(100)
+        );
+        let sources =
+            Sources::from_memory([("in.jsonl".to_string(), body.into_bytes())], &params).unwrap();
+        let records: Vec<_> = sources.records().collect();
+        assert_eq!(records.len(), 2);
+        match &records[0] {
+            Record::Skipped { error, .. } => {
+                assert_eq!(error.kind(), &ErrorKind::TooLarge);
+                assert!(
+                    error
+                        .to_string()
+                        .contains("in.jsonl:1: JSON Lines record of 111 bytes")
+                );
+            }
+            other => panic!("expected a too-large skip, got {other:?}"),
+        }
+        assert_eq!(records[1].id(), "b");
     }
 
     #[test]
