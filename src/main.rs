@@ -182,7 +182,7 @@ struct Common {
     /// Where exact verification gets shingle sets: kept in memory from the first pass
     /// (fastest; memory grows with the text), or rebuilt by reading the inputs again for
     /// the documents in candidate pairs only (memory grows with the number of documents).
-    /// [default: reread for dedup and similarity --pairs, memory otherwise]
+    /// [default: reread for dedup, memory otherwise]
     #[arg(long, value_enum)]
     verify: Option<VerifyArg>,
     /// Worker threads, 1 to 256 [default: all cores].

@@ -26,7 +26,8 @@ pub enum Verify {
     InMemory,
     /// Keep only signatures; after LSH, read the inputs again and rebuild the sets of the
     /// documents in candidate pairs only. Memory grows with the number of documents. The
-    /// inputs must not change during the run (stdin is held in memory, so it qualifies).
+    /// inputs must not change during the run (stdin and other streams are spooled to a
+    /// temporary file when opened, so they qualify).
     Reread,
 }
 
