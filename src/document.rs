@@ -71,6 +71,8 @@ pub struct Doc {
     /// A 128-bit hash of the cleaned word sequence: equal for documents whose cleaned
     /// texts have the same words, so exact copies are grouped before LSH (0 when skipped).
     pub content: u128,
+    /// Undecodable byte sequences replaced with U+FFFD while reading (HTML: 1 when any).
+    pub replaced: usize,
     /// For an exact copy of an earlier document (same [`Doc::content`]), that document: the
     /// one of the group that founds first. Set by the pipeline before LSH; only the first
     /// of a group is banded and verified, and its copies follow it into its cluster.
@@ -98,6 +100,8 @@ pub struct Prepared {
     pub ends: Vec<usize>,
     /// Set when the record could not be read (unreadable or too large).
     pub unreadable: Option<SkipReason>,
+    /// Undecodable byte sequences replaced with U+FFFD (HTML: 1 when any).
+    pub replaced: usize,
 }
 
 impl Prepared {
@@ -147,7 +151,9 @@ pub fn prepare(
     } else {
         vec![Verdict::Keep; page.blocks.len()]
     };
+    let replaced = doc.replaced + usize::from(page.lossy);
     Prepared {
+        replaced,
         id: doc.id.clone(),
         title: page.title.clone(),
         origin,
@@ -180,6 +186,7 @@ pub(crate) fn prepare_record(
             language: 0,
             hashes: Vec::new(),
             ends: Vec::new(),
+            replaced: 0,
         },
     }
 }
@@ -201,6 +208,7 @@ pub(crate) fn sign_parts(p: &Prepared, params: &Params) -> (Doc, Vec<u32>) {
         skipped: None,
         content: 0,
         copy_of: None,
+        replaced: p.replaced,
     };
     if let Some(reason) = &p.unreadable {
         doc.skipped = Some(reason.clone());

@@ -146,6 +146,7 @@ mod tests {
             title: None,
             content: Content::Text(text.into()),
             raw: None,
+            replaced: 0,
         };
         let origin = Origin {
             path: "x".into(),

@@ -37,6 +37,9 @@ pub struct Member {
 /// - `representative`: the document the cluster was founded on; every member's
 ///   `similarity` is its exact score against it (under the run's measure).
 /// - `members`: representative first, then by similarity descending, then by id.
+/// - `status`: `cluster` (2+ members), `single` (a signed document in no cluster, listed
+///   with `--all`) or `skipped` (not signed, listed with `--all`, after every other record,
+///   in input order, with `reason` saying why).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ClusterRecord {
     /// 1-based cluster number.
@@ -47,6 +50,11 @@ pub struct ClusterRecord {
     pub representative: String,
     /// Members, representative first.
     pub members: Vec<Member>,
+    /// `cluster`, `single` or `skipped`.
+    pub status: &'static str,
+    /// Why a `skipped` document was not signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What `dedup` decided for one document.
@@ -137,7 +145,8 @@ pub fn round(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 
-/// Cluster records, `all` including singletons.
+/// Cluster records, `all` including singletons and skipped documents (every input document
+/// then appears exactly once).
 pub fn cluster_records(analysis: &Analysis, all: bool) -> Vec<ClusterRecord> {
     let member = |d: u32, s: f64| {
         let doc = &analysis.docs[d as usize];
@@ -147,7 +156,7 @@ pub fn cluster_records(analysis: &Analysis, all: bool) -> Vec<ClusterRecord> {
             similarity: round(s),
         }
     };
-    analysis
+    let mut records: Vec<ClusterRecord> = analysis
         .clusters
         .iter()
         .filter(|c| all || c.len() > 1)
@@ -157,8 +166,25 @@ pub fn cluster_records(analysis: &Analysis, all: bool) -> Vec<ClusterRecord> {
             size: c.len(),
             representative: analysis.docs[c.representative as usize].id.clone(),
             members: c.members.iter().map(|&(d, s)| member(d, s)).collect(),
+            status: if c.len() > 1 { "cluster" } else { "single" },
+            reason: None,
         })
-        .collect()
+        .collect();
+    if all {
+        for (d, doc) in analysis.docs.iter().enumerate() {
+            if let Some(reason) = &doc.skipped {
+                records.push(ClusterRecord {
+                    cluster: records.len() + 1,
+                    size: 1,
+                    representative: doc.id.clone(),
+                    members: vec![member(d as u32, 1.0)],
+                    status: "skipped",
+                    reason: Some(reason.message()),
+                });
+            }
+        }
+    }
+    records
 }
 
 /// Dedup records: one per document, in input order.
@@ -216,10 +242,25 @@ pub fn write_jsonl<T: Serialize>(out: &mut dyn Write, records: &[T]) -> io::Resu
     Ok(())
 }
 
-/// Truncate to `width` characters for table cells.
+/// A table cell: control characters escaped (a newline in an id must not break the
+/// table), truncated to `width` characters.
 fn cell(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
+    let s: String = if s.chars().any(char::is_control) {
+        s.chars()
+            .flat_map(|c| {
+                let escaped: Vec<char> = if c.is_control() {
+                    c.escape_default().collect()
+                } else {
+                    vec![c]
+                };
+                escaped
+            })
+            .collect()
+    } else {
         s.to_string()
+    };
+    if s.chars().count() <= width {
+        s
     } else {
         let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
         t.push('…');
@@ -227,11 +268,37 @@ fn cell(s: &str, width: usize) -> String {
     }
 }
 
+/// Display width of a cell ([`cell`] before truncation).
+fn cell_width(s: &str) -> usize {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().count()
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+/// Decimals needed to print every threshold of a sweep alike (at most 4).
+fn threshold_decimals(thresholds: &[f64]) -> usize {
+    (0..=4)
+        .find(|&d| {
+            let scale = 10f64.powi(d as i32);
+            thresholds
+                .iter()
+                .all(|t| ((t * scale).round() - t * scale).abs() < 1e-6)
+        })
+        .unwrap_or(4)
+        .max(1)
+}
+
 /// A readable table of clusters: one row per member.
 pub fn write_cluster_table(out: &mut dyn Write, records: &[ClusterRecord]) -> io::Result<()> {
     let id_width = records
         .iter()
-        .flat_map(|r| r.members.iter().map(|m| m.id.chars().count()))
+        .flat_map(|r| r.members.iter().map(|m| cell_width(&m.id)))
         .max()
         .unwrap_or(2)
         .clamp(2, 48);
@@ -247,17 +314,20 @@ pub fn write_cluster_table(out: &mut dyn Write, records: &[ClusterRecord]) -> io
             } else {
                 (String::new(), String::new())
             };
-            let mark = if i == 0 { "rep" } else { "" };
-            let sim = if i == 0 {
-                mark.to_string()
-            } else {
-                format!("{:.3}", m.similarity)
+            let sim = match (i, r.status) {
+                (0, "skipped") => "skipped".to_string(),
+                (0, _) => "rep".to_string(),
+                _ => format!("{:.3}", m.similarity),
+            };
+            let title = match (&r.reason, i) {
+                (Some(reason), 0) => reason.as_str(),
+                _ => m.title.as_deref().unwrap_or(""),
             };
             writeln!(
                 out,
                 "{num:>7}  {size:>4}  {:<id_width$}  {sim:>10}  {}",
                 cell(&m.id, id_width),
-                cell(m.title.as_deref().unwrap_or(""), 60)
+                cell(title, 60)
             )?;
         }
     }
@@ -268,7 +338,7 @@ pub fn write_cluster_table(out: &mut dyn Write, records: &[ClusterRecord]) -> io
 pub fn write_dedup_table(out: &mut dyn Write, records: &[DedupRecord]) -> io::Result<()> {
     let id_width = records
         .iter()
-        .map(|r| r.id.chars().count())
+        .map(|r| cell_width(&r.id))
         .max()
         .unwrap_or(2)
         .clamp(2, 48);
@@ -291,8 +361,9 @@ pub fn write_dedup_table(out: &mut dyn Write, records: &[DedupRecord]) -> io::Re
             .unwrap_or("");
         writeln!(
             out,
-            "{:<id_width$}  {status:<9}  {sim:>10}  {detail}",
-            cell(&r.id, id_width)
+            "{:<id_width$}  {status:<9}  {sim:>10}  {}",
+            cell(&r.id, id_width),
+            cell(detail, 200)
         )?;
     }
     Ok(())
@@ -309,7 +380,12 @@ pub fn write_pair_table(out: &mut dyn Write, records: &[PairRecord]) -> io::Resu
         writeln!(
             out,
             "{:>8.4}  {:>8.4}  {:>8.4}  {:>8.4}  {}  {}",
-            r.jaccard, r.containment_a, r.containment_b, r.minhash, r.a, r.b
+            r.jaccard,
+            r.containment_a,
+            r.containment_b,
+            r.minhash,
+            cell(&r.a, 200),
+            cell(&r.b, 200)
         )?;
     }
     Ok(())
@@ -324,8 +400,13 @@ pub fn write_eval_report(out: &mut dyn Write, r: &crate::eval::Report) -> io::Re
     )?;
     writeln!(
         out,
-        "threshold {}  precision {:.4}  recall {:.4}  F1 {:.4}  ARI {:.4}",
-        r.threshold, r.precision, r.recall, r.f1, r.ari
+        "threshold {:.*}  precision {:.4}  recall {:.4}  F1 {:.4}  ARI {:.4}",
+        threshold_decimals(&[r.threshold]),
+        r.threshold,
+        r.precision,
+        r.recall,
+        r.f1,
+        r.ari
     )?;
     if !r.merges.is_empty() {
         writeln!(
@@ -368,14 +449,96 @@ pub fn write_sweep_table(out: &mut dyn Write, reports: &[crate::eval::Report]) -
         "{:>9}  {:>9}  {:>6}  {:>6}  {:>6}  {:>8}",
         "threshold", "precision", "recall", "F1", "ARI", "clusters"
     )?;
+    let thresholds: Vec<f64> = reports.iter().map(|r| r.threshold).collect();
+    let decimals = threshold_decimals(&thresholds);
     for r in reports {
         writeln!(
             out,
-            "{:>9}  {:>9.4}  {:>6.4}  {:>6.4}  {:>6.4}  {:>8}",
-            r.threshold, r.precision, r.recall, r.f1, r.ari, r.clusters
+            "{:>9.*}  {:>9.4}  {:>6.4}  {:>6.4}  {:>6.4}  {:>8}",
+            decimals, r.threshold, r.precision, r.recall, r.f1, r.ari, r.clusters
         )?;
     }
     Ok(())
+}
+
+/// A score as CSV writes it: 4 decimals at most, empty when absent.
+fn csv_score(x: Option<f64>) -> String {
+    x.map(|v| round(v).to_string()).unwrap_or_default()
+}
+
+/// Dedup records as CSV (RFC 4180, with a header): `id,status,duplicate_of,similarity,reason`.
+pub fn write_dedup_csv(out: &mut dyn Write, records: &[DedupRecord]) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(["id", "status", "duplicate_of", "similarity", "reason"])?;
+    for r in records {
+        let status = match r.status {
+            Status::Kept => "kept",
+            Status::Duplicate => "duplicate",
+            Status::Skipped => "skipped",
+        };
+        w.write_record([
+            r.id.as_str(),
+            status,
+            r.duplicate_of.as_deref().unwrap_or(""),
+            &csv_score(r.similarity),
+            r.reason.as_deref().unwrap_or(""),
+        ])?;
+    }
+    w.flush()
+}
+
+/// Cluster records as CSV, one row per member:
+/// `cluster,size,status,representative,id,title,similarity,reason`.
+pub fn write_cluster_csv(out: &mut dyn Write, records: &[ClusterRecord]) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "cluster",
+        "size",
+        "status",
+        "representative",
+        "id",
+        "title",
+        "similarity",
+        "reason",
+    ])?;
+    for r in records {
+        for m in &r.members {
+            w.write_record([
+                r.cluster.to_string().as_str(),
+                &r.size.to_string(),
+                r.status,
+                &r.representative,
+                &m.id,
+                m.title.as_deref().unwrap_or(""),
+                &csv_score(Some(m.similarity)),
+                r.reason.as_deref().unwrap_or(""),
+            ])?;
+        }
+    }
+    w.flush()
+}
+
+/// Pair records as CSV: the fields of [`PairRecord`], in its order, with a header.
+pub fn write_pair_csv(out: &mut dyn Write, records: &[PairRecord]) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    for r in records {
+        w.serialize(r)?;
+    }
+    if records.is_empty() {
+        w.write_record([
+            "a",
+            "b",
+            "jaccard",
+            "containment_a",
+            "containment_b",
+            "minhash",
+            "shared",
+            "shingles_a",
+            "shingles_b",
+            "cleaning",
+        ])?;
+    }
+    w.flush()
 }
 
 /// Why two pages match, for people.

@@ -139,12 +139,26 @@ impl Analysis {
     }
 }
 
+/// What a stage's units of work are, so progress can be shown in the right terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unit {
+    /// Input bytes (reading and signing).
+    Bytes,
+    /// LSH bands.
+    Bands,
+    /// Documents (the second read).
+    Documents,
+}
+
 /// Reports progress; the library never prints, so the binary decides how to show it.
 pub trait Progress: Sync {
-    /// A stage starts with `total` units of work (0 if unknown).
-    fn stage(&self, name: &str, total: u64);
+    /// A stage starts with `total` units of work (0 if unknown); the previous one is over.
+    fn stage(&self, name: &str, total: u64, unit: Unit);
     /// `n` more units are done.
     fn advance(&self, n: u64);
+    /// `n` more documents were read (in a [`Unit::Bytes`] stage, beside the bytes).
+    fn documents(&self, _n: u64) {}
 }
 
 /// Progress that goes nowhere.
@@ -152,7 +166,7 @@ pub trait Progress: Sync {
 pub struct NoProgress;
 
 impl Progress for NoProgress {
-    fn stage(&self, _: &str, _: u64) {}
+    fn stage(&self, _: &str, _: u64, _: Unit) {}
     fn advance(&self, _: u64) {}
 }
 
@@ -329,7 +343,7 @@ impl Pipeline {
         progress: &dyn Progress,
         tally: &FieldTally,
     ) -> (Vec<Prepared>, u64) {
-        progress.stage("reading", sources.total_bytes());
+        progress.stage("reading", sources.total_bytes(), Unit::Bytes);
         let mut pages = Vec::new();
         let mut bytes = 0u64;
         let read = sources.params();
@@ -349,6 +363,7 @@ impl Pipeline {
             |(chunk_bytes, prepared)| {
                 bytes += chunk_bytes;
                 progress.advance(chunk_bytes);
+                progress.documents(prepared.len() as u64);
                 pages.extend(prepared);
             },
         );
@@ -390,7 +405,7 @@ impl Pipeline {
                 .map(|p| sign(p, &self.params, &self.hasher))
                 .collect()
         } else {
-            progress.stage("reading", sources.total_bytes());
+            progress.stage("reading", sources.total_bytes(), Unit::Bytes);
             let mut docs = Vec::new();
             read_ahead(
                 sources.pending(),
@@ -400,6 +415,7 @@ impl Pipeline {
                     (chunk_bytes, self.sign_chunk(chunk, sources, &tally))
                 },
                 |(chunk_bytes, signed)| {
+                    progress.documents(signed.len() as u64);
                     docs.extend(signed);
                     bytes += chunk_bytes;
                     progress.advance(chunk_bytes);
@@ -491,7 +507,7 @@ impl Pipeline {
     /// 128 pairs each.
     pub fn candidates(&self, docs: &[Doc], progress: &dyn Progress) -> Vec<(u32, u32)> {
         let lsh = self.params.lsh_params();
-        progress.stage("bucketing", lsh.bands as u64);
+        progress.stage("bucketing", lsh.bands as u64, Unit::Bands);
         // Buckets are filled in id order so that the cap on giant buckets keeps the same
         // pairs whatever the input order.
         let by_id: Vec<u32> = ids_in_order(docs)
@@ -619,7 +635,11 @@ impl Pipeline {
             needed[a as usize] = true;
             needed[b as usize] = true;
         }
-        progress.stage("verifying", needed.iter().filter(|&&n| n).count() as u64);
+        progress.stage(
+            "verifying",
+            needed.iter().filter(|&&n| n).count() as u64,
+            Unit::Documents,
+        );
         let read = sources.params();
         read_ahead(
             sources.pending_where(|i| needed.get(i).copied().unwrap_or(false)),
@@ -755,6 +775,7 @@ mod tests {
             title: None,
             content: Content::Text(text.into()),
             raw: None,
+            replaced: 0,
         };
         let origin = Origin {
             path: id.into(),

@@ -146,6 +146,9 @@ pub struct RawDocument {
     pub content: Content,
     /// The original JSON line, when read with [`Sources::records_with_raw`].
     pub raw: Option<String>,
+    /// Byte sequences that could not be decoded and were replaced with U+FFFD (text files;
+    /// HTML pages report this on extraction).
+    pub replaced: usize,
 }
 
 /// Where a record came from.
@@ -747,10 +750,22 @@ fn read_whole(source: &Source, mut reader: Box<dyn BufRead + Send + '_>, limit: 
     }
     let content = match source.format {
         InputFormat::Html => Content::Html(bytes),
-        _ => match decode_text(bytes) {
-            Ok(text) => Content::Text(text),
-            Err(error) => return skipped(error),
-        },
+        _ => {
+            let (text, replaced) = match decode_text(bytes) {
+                Ok(decoded) => decoded,
+                Err(error) => return skipped(error),
+            };
+            return Record::Document {
+                origin,
+                document: RawDocument {
+                    id: source.id.clone(),
+                    title: None,
+                    content: Content::Text(text),
+                    raw: None,
+                    replaced,
+                },
+            };
+        }
     };
     Record::Document {
         origin,
@@ -759,44 +774,57 @@ fn read_whole(source: &Source, mut reader: Box<dyn BufRead + Send + '_>, limit: 
             title: None,
             content,
             raw: None,
+            replaced: 0,
         },
     }
 }
 
 /// Text: UTF-8 (an optional byte-order mark removed), or UTF-16 announced by its BOM.
-fn decode_text(bytes: Vec<u8>) -> Result<String> {
+/// A few undecodable bytes are replaced with U+FFFD rather than losing the document (the
+/// count is returned); a NUL byte, or more than 1 byte in 20 undecodable, means the file is
+/// not text, and it is an error.
+pub fn decode_text(bytes: Vec<u8>) -> Result<(String, usize)> {
     if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(&bytes)
         && encoding != encoding_rs::UTF_8
     {
-        let (text, malformed) = encoding
-            .decode_without_bom_handling_and_without_replacement(&bytes[bom..])
-            .map(|t| (t, false))
-            .unwrap_or_else(|| {
-                let (t, _) = encoding.decode_without_bom_handling(&bytes[bom..]);
-                (t, true)
-            });
-        if malformed {
-            return Err(Error::new(
-                ErrorKind::Decode,
-                format!(
-                    "not valid {} (it starts with that byte-order mark)",
-                    encoding.name()
-                ),
-            ));
-        }
-        return Ok(text.into_owned());
+        let (text, _) = encoding.decode_without_bom_handling(&bytes[bom..]);
+        let before = bytes[bom..]
+            .chunks_exact(2)
+            .filter(|c| *c == [0xFD, 0xFF] || *c == [0xFF, 0xFD])
+            .count();
+        let replaced = text.matches('\u{FFFD}').count().saturating_sub(before);
+        return Ok((text.into_owned(), replaced));
     }
-    let mut bytes = bytes;
-    if bytes.starts_with(b"\xEF\xBB\xBF") {
-        bytes.drain(..3);
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        Error::new(
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    if let Some(at) = body.iter().position(|&b| b == 0) {
+        return Err(Error::new(
             ErrorKind::Decode,
-            format!("not valid UTF-8 (at byte {at}); give pages with a declared charset as .html"),
-        )
-    })
+            format!("binary content (a NUL byte at byte {at}), not text"),
+        ));
+    }
+    let invalid: usize = body.utf8_chunks().map(|c| c.invalid().len()).sum();
+    if invalid == 0 {
+        let mut bytes = bytes;
+        if bytes.starts_with(b"\xEF\xBB\xBF") {
+            bytes.drain(..3);
+        }
+        return Ok((String::from_utf8(bytes).expect("checked: valid UTF-8"), 0));
+    }
+    if invalid * 20 > body.len() {
+        return Err(Error::new(
+            ErrorKind::Decode,
+            format!(
+                "not UTF-8 text ({invalid} of {} bytes undecodable); give pages with a declared \
+                 charset as .html",
+                body.len()
+            ),
+        ));
+    }
+    let replaced = body
+        .utf8_chunks()
+        .filter(|chunk| !chunk.invalid().is_empty())
+        .count();
+    Ok((String::from_utf8_lossy(body).into_owned(), replaced))
 }
 
 /// What one bounded line read found.
@@ -956,6 +984,7 @@ fn parse_line(
                         title: fields.title,
                         content: Content::Text(text),
                         raw: keep_raw.then(|| String::from_utf8_lossy(line).into_owned()),
+                        replaced: 0,
                     },
                     origin,
                 },
@@ -1205,14 +1234,30 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_text_is_skipped_with_reason() {
+    fn invalid_utf8_text_is_decoded_with_a_count_of_replacements() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("bad.txt"), b"ok \xff\xfe").unwrap();
+        let mut bytes = b"ok \xff\xfe fine ".to_vec();
+        bytes.extend_from_slice(&b"text ".repeat(20));
+        bytes.push(0xc3);
+        std::fs::write(dir.path().join("bad.txt"), bytes).unwrap();
         let sources = Sources::open(&[Input::Path(dir.path().to_path_buf())], &params()).unwrap();
         let records: Vec<_> = sources.records().collect();
-        assert!(
-            matches!(&records[0], Record::Skipped { error, .. } if error.kind() == &ErrorKind::Decode)
+        match &records[0] {
+            Record::Document { document, .. } => {
+                // \xff and \xfe are one invalid sequence each, the truncated \xc3 a third.
+                assert_eq!(document.replaced, 3);
+                assert!(
+                    matches!(&document.content, Content::Text(t) if t.starts_with("ok \u{FFFD}"))
+                );
+            }
+            other => panic!("expected a document, got {other:?}"),
+        }
+        assert_eq!(
+            decode_text(b"\xEF\xBB\xBFplain".to_vec()).unwrap(),
+            ("plain".into(), 0)
         );
+        assert!(decode_text(b"text\0with NUL".to_vec()).is_err());
+        assert!(decode_text(b"\xfd\xfd\xfd mostly junk".to_vec()).is_err());
     }
 
     /// Regression (fuzz/artifacts/jsonl/crash-dd757ae3): a whitespace-only line longer than

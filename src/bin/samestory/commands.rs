@@ -1,0 +1,438 @@
+//! One function per subcommand, each a few library calls and a writer.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use samestory::clean::{Stopwords, Verdict};
+use samestory::eval::{self, Labels};
+use samestory::explain;
+use samestory::output;
+use samestory::pipeline::{Analysis, Keep, Mode, NoProgress, Params, Pipeline, Verify};
+use samestory::read::Sources;
+
+use crate::Failure;
+use crate::args::{
+    self, CleanArgs, CleanFormat, FeatureArgs, InputArgs, KeepArg, ListFormat, MatchArgs,
+    PresetArg, ReportFormat,
+};
+use crate::progress::Bar;
+use crate::report::{self, Job};
+
+/// `samestory clusters`.
+pub fn clusters(
+    input: &InputArgs,
+    clean: &CleanArgs,
+    features: &FeatureArgs,
+    matching: &MatchArgs,
+    format: ListFormat,
+    all: bool,
+) -> Result<(), Failure> {
+    let params = args::params(input, clean, features, matching, Params::clusters())?;
+    let sources = report::open(input, &params.read)?;
+    let analysis = report::analyse(input, params, matching.explain, &sources, Job::Clusters)?;
+    let records = output::cluster_records(&analysis, all);
+    write(|out| match format {
+        ListFormat::Json => output::write_jsonl(out, &records),
+        ListFormat::Table => output::write_cluster_table(out, &records),
+        ListFormat::Csv => output::write_cluster_csv(out, &records),
+    })
+}
+
+/// `samestory dedup`.
+#[allow(clippy::too_many_arguments)]
+pub fn dedup(
+    input: &InputArgs,
+    clean: &CleanArgs,
+    features: &FeatureArgs,
+    matching: &MatchArgs,
+    format: ListFormat,
+    keep: KeepArg,
+    kept: Option<&Path>,
+) -> Result<(), Failure> {
+    let mut params = args::params(input, clean, features, matching, Params::dedup())?;
+    params.mode = Mode::Dedup(match keep {
+        KeepArg::Longest => Keep::Longest,
+        KeepArg::First => Keep::First,
+    });
+    let sources = report::open(input, &params.read)?;
+    if let Some(path) = kept {
+        refuse_overwrite(path, &sources)?;
+    }
+    let analysis = report::analyse(input, params, matching.explain, &sources, Job::Dedup)?;
+    let records = output::dedup_records(&analysis);
+    if let Some(path) = kept {
+        write_kept(path, &sources, &records)?;
+    }
+    write(|out| match format {
+        ListFormat::Json => output::write_jsonl(out, &records),
+        ListFormat::Table => output::write_dedup_table(out, &records),
+        ListFormat::Csv => output::write_dedup_csv(out, &records),
+    })
+}
+
+/// `samestory eval`.
+#[allow(clippy::too_many_arguments)]
+pub fn eval(
+    input: &InputArgs,
+    clean: &CleanArgs,
+    features: &FeatureArgs,
+    matching: &MatchArgs,
+    format: ReportFormat,
+    labels_path: &Path,
+    sweep: Option<&str>,
+    worst: usize,
+) -> Result<(), Failure> {
+    let labels = Labels::from_tsv(labels_path)?;
+    let mut params = args::params(input, clean, features, matching, Params::clusters())?;
+    // A sweep re-groups at other thresholds, whose candidates need every set.
+    params.verify = Verify::InMemory;
+    let thresholds = match sweep {
+        Some(spec) => parse_sweep(spec)?,
+        None => vec![params.threshold],
+    };
+    let sources = report::open(input, &params.read)?;
+    let job = Job::Clusters;
+    let analysis = report::analyse(input, params.clone(), matching.explain, &sources, job)?;
+    let mut reports = Vec::new();
+    for &t in &thresholds {
+        let a = if sweep.is_some() {
+            let p = Params {
+                threshold: t,
+                ..params.clone()
+            };
+            Pipeline::new(p)?.group(analysis.docs.clone(), &NoProgress)
+        } else {
+            analysis.clone()
+        };
+        reports.push(eval::evaluate(&a, &labels, t, worst));
+    }
+    report::check_labels(&labels, &analysis, &reports[0], labels_path)?;
+    write(|out| match format {
+        ReportFormat::Json => output::write_jsonl(out, &reports),
+        ReportFormat::Table if sweep.is_some() => output::write_sweep_table(out, &reports),
+        ReportFormat::Table => output::write_eval_report(out, &reports[0]),
+    })
+}
+
+/// `samestory clean`.
+pub fn clean(
+    input: &InputArgs,
+    clean: &CleanArgs,
+    format: CleanFormat,
+    show_dropped: bool,
+) -> Result<(), Failure> {
+    let params = args::read_params(input, clean, Params::clusters());
+    params.read.validate()?;
+    let sources = report::open(input, &params.read)?;
+    let pipeline = Pipeline::new(params)?;
+    let progress = Bar::new(input.quiet);
+    let pages = pipeline.prepare_all(&sources, &progress);
+    progress.finish();
+    write(|out| {
+        for p in &pages {
+            if format == CleanFormat::Json {
+                let blocks: Vec<_> = p
+                    .page
+                    .blocks
+                    .iter()
+                    .zip(&p.verdicts)
+                    .filter(|(_, v)| show_dropped || v.is_keep())
+                    .map(|(b, v)| {
+                        serde_json::json!({
+                            "text": b.text,
+                            "kept": v.is_keep(),
+                            "reason": match v {
+                                Verdict::Keep => None,
+                                Verdict::Drop(r) => Some(r.as_str()),
+                            },
+                        })
+                    })
+                    .collect();
+                let rec = serde_json::json!({
+                    "id": p.id,
+                    "title": p.title,
+                    "language": Stopwords::get().language_code(p.language),
+                    "unreadable": p.unreadable.as_ref().map(|r| r.message()),
+                    "blocks": blocks,
+                });
+                writeln!(out, "{rec}")?;
+                continue;
+            }
+            writeln!(
+                out,
+                "==> {} [{}]{}",
+                p.id,
+                Stopwords::get().language_code(p.language),
+                p.title
+                    .as_deref()
+                    .map(|t| format!(" {t}"))
+                    .unwrap_or_default()
+            )?;
+            if let Some(reason) = &p.unreadable {
+                writeln!(out, "skipped: {}", reason.message())?;
+            }
+            for (b, v) in p.page.blocks.iter().zip(&p.verdicts) {
+                match v {
+                    Verdict::Keep if show_dropped => writeln!(out, "+ {}", b.text)?,
+                    Verdict::Keep => writeln!(out, "{}", b.text)?,
+                    Verdict::Drop(r) if show_dropped => {
+                        writeln!(out, "- [{}] {}", r.as_str(), b.text)?
+                    }
+                    Verdict::Drop(_) => {}
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// `samestory similarity`.
+#[allow(clippy::too_many_arguments)]
+pub fn similarity(
+    input: &InputArgs,
+    clean: &CleanArgs,
+    features: &FeatureArgs,
+    matching: &MatchArgs,
+    format: ListFormat,
+    pairs: bool,
+    pairs_file: Option<&Path>,
+    preset: PresetArg,
+) -> Result<(), Failure> {
+    let base = match preset {
+        PresetArg::Dedup => Params::dedup(),
+        PresetArg::Clusters => Params::clusters(),
+    };
+    let mut params = args::params(input, clean, features, matching, base)?;
+    // Listed pairs and a pair of files are scored whether or not LSH proposes them, and
+    // --pairs lists exact copies' pairs too: every document keeps its shingle set.
+    params.verify = Verify::InMemory;
+    if pairs_file.is_none() && !pairs && input.inputs.len() != 2 {
+        return Err(Failure::new(
+            "similarity takes two files (or --pairs INPUT..., or --pairs-file FILE INPUT...)",
+        ));
+    }
+    let sources = report::open(input, &params.read)?;
+    let job = if pairs || pairs_file.is_some() {
+        Job::Pairs
+    } else {
+        Job::Pair
+    };
+    let analysis = report::analyse(input, params.clone(), matching.explain, &sources, job)?;
+    let records: Vec<output::PairRecord> = if let Some(file) = pairs_file {
+        listed_pairs(file, &analysis)?
+    } else if pairs {
+        analysis
+            .similar_pairs()
+            .into_iter()
+            .map(|(a, b, _)| output::pair_record(&analysis, a, b))
+            .collect()
+    } else {
+        if analysis.docs.len() != 2 {
+            return Err(Failure::new(format!(
+                "similarity needs two documents, the inputs hold {}",
+                analysis.docs.len()
+            )));
+        }
+        if let Some((d, r)) = analysis
+            .docs
+            .iter()
+            .find_map(|d| d.skipped.as_ref().map(|r| (d, r)))
+        {
+            return Err(Failure::new(format!("{}: {}", d.id, r.message())));
+        }
+        let record = output::pair_record(&analysis, 0, 1);
+        if matching.explain {
+            let pipeline = Pipeline::new(params.clone())?;
+            let pages = pipeline.prepare_all(&sources, &NoProgress);
+            let why = explain::explain(&pages[0], &pages[1], &params.shingle, 5);
+            return write(|out| match format {
+                ListFormat::Json => {
+                    let mut json = serde_json::to_value(&record).expect("pair records serialize");
+                    json["explain"] = serde_json::to_value(&why).expect("explanations serialize");
+                    writeln!(out, "{json}")
+                }
+                ListFormat::Table => {
+                    output::write_pair_table(out, std::slice::from_ref(&record))?;
+                    output::write_explanation(out, &why)
+                }
+                ListFormat::Csv => output::write_pair_csv(out, std::slice::from_ref(&record)),
+            });
+        }
+        vec![record]
+    };
+    write(|out| match format {
+        ListFormat::Json => output::write_jsonl(out, &records),
+        ListFormat::Table => output::write_pair_table(out, &records),
+        ListFormat::Csv => output::write_pair_csv(out, &records),
+    })
+}
+
+/// `samestory completions SHELL`.
+pub fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
+    let mut command = <crate::Cli as clap::CommandFactory>::command();
+    write(|out| {
+        clap_complete::generate(shell, &mut command, "samestory", out);
+        Ok(())
+    })
+}
+
+/// `samestory man`.
+pub fn man() -> Result<(), Failure> {
+    let command = <crate::Cli as clap::CommandFactory>::command();
+    write(|out| {
+        clap_mangen::Man::new(command.clone()).render(out)?;
+        // Each subcommand's page follows the main one, as `git help` lists them.
+        for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let name = format!("samestory-{}", sub.get_name());
+            clap_mangen::Man::new(sub.clone()).title(name).render(out)?;
+        }
+        Ok(())
+    })
+}
+
+/// Score the id pairs listed in a file.
+fn listed_pairs(file: &Path, analysis: &Analysis) -> Result<Vec<output::PairRecord>, Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| samestory::Error::io(file, e))?;
+    let index: std::collections::HashMap<&str, u32> = analysis
+        .docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.id.as_str(), i as u32))
+        .collect();
+    let mut records = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fail = |msg: String| Failure::new(format!("{}:{}: {msg}", file.display(), n + 1));
+        let (a, b) = line
+            .split_once('\t')
+            .ok_or_else(|| fail("expected two tab-separated ids".into()))?;
+        let id = |x: &str| {
+            index
+                .get(x.trim())
+                .copied()
+                .ok_or_else(|| fail(format!("no document with id {:?} in the inputs", x.trim())))
+        };
+        records.push(output::pair_record(analysis, id(a)?, id(b)?));
+    }
+    Ok(records)
+}
+
+/// Parse `FROM:TO:STEP` into the thresholds it covers.
+fn parse_sweep(spec: &str) -> Result<Vec<f64>, Failure> {
+    let bad = || {
+        Failure::new(format!(
+            "--sweep wants FROM:TO:STEP with 0 ≤ FROM ≤ TO ≤ 1 and STEP > 0, got {spec:?}"
+        ))
+    };
+    let parts: Vec<f64> = spec
+        .split(':')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    let [from, to, step] = parts[..] else {
+        return Err(bad());
+    };
+    if !(0.0..=1.0).contains(&from) || !(from..=1.0).contains(&to) || step <= 0.0 {
+        return Err(bad());
+    }
+    let count = ((to - from) / step + 1e-9).floor() as usize;
+    Ok((0..=count)
+        .map(|i| output::round(from + i as f64 * step))
+        .collect())
+}
+
+fn write(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), Failure> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    f(&mut out).and_then(|()| out.flush())?;
+    Ok(())
+}
+
+/// Refuse an output file that is one of the inputs: writing it would destroy the input
+/// before (or while) it is read.
+fn refuse_overwrite(output: &Path, sources: &Sources) -> Result<(), Failure> {
+    let Ok(out_meta) = std::fs::metadata(output) else {
+        return Ok(()); // Not there yet: it cannot be an input.
+    };
+    for input in sources.paths() {
+        if same_file(&out_meta, output, input) {
+            return Err(Failure::new(format!(
+                "--kept {} is the input {}: refusing to overwrite an input",
+                output.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `b` is the file `a` (with metadata `a_meta`): the same inode on Unix (hard links
+/// and symlinks included), the same canonical path elsewhere.
+fn same_file(a_meta: &std::fs::Metadata, a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let _ = a;
+        std::fs::metadata(b).is_ok_and(|m| m.dev() == a_meta.dev() && m.ino() == a_meta.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = a_meta;
+        match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
+    }
+}
+
+/// Copy the kept documents out: a second read of the inputs, so nothing is held in memory.
+/// Written to a temporary file beside `path` and renamed over it at the end, so a killed
+/// run never leaves a half file that looks complete.
+fn write_kept(
+    path: &Path,
+    sources: &Sources,
+    records: &[output::DedupRecord],
+) -> Result<(), Failure> {
+    use samestory::read::{Content, Record};
+    let fail = |e: io::Error| Failure::new(format!("{}: {e}", path.display()));
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".samestory-kept-")
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    let mut out = io::BufWriter::new(temp);
+    for (record, decision) in sources.records_with_raw().zip(records) {
+        if decision.status != output::Status::Kept {
+            continue;
+        }
+        if let Record::Document { document, .. } = record {
+            debug_assert_eq!(document.id, decision.id);
+            let line = match (&document.content, document.raw) {
+                (_, Some(raw)) => raw,
+                (Content::Text(text), None) => serde_json::json!({
+                    "id": document.id, "title": document.title, "text": text,
+                })
+                .to_string(),
+                (Content::Html(bytes), None) => {
+                    let page = samestory::extract::html_page(bytes);
+                    let text: Vec<&str> = page.blocks.iter().map(|b| b.text.as_str()).collect();
+                    serde_json::json!({
+                        "id": document.id, "title": page.title, "text": text.join("\n"),
+                    })
+                    .to_string()
+                }
+            };
+            writeln!(out, "{line}").map_err(fail)?;
+        }
+    }
+    let temp = out.into_inner().map_err(|e| fail(e.into_error()))?;
+    temp.as_file().sync_all().map_err(fail)?;
+    temp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}

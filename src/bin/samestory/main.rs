@@ -1,0 +1,299 @@
+//! The `samestory` command: parses flags, sizes the thread pool, shows progress, writes
+//! output and maps errors to exit codes. All the work is in the library.
+//!
+//! - `args.rs`: flag groups, each taken only by the subcommands that use it;
+//! - `commands.rs`: one function per subcommand;
+//! - `report.rs`: problems, `--explain` and the summary on stderr;
+//! - `progress.rs`: one progress bar per stage on a terminal.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod args;
+mod commands;
+mod progress;
+mod report;
+
+use args::{
+    CleanArgs, CleanFormat, FeatureArgs, InputArgs, KeepArg, ListFormat, MatchArgs, PresetArg,
+    ReportFormat,
+};
+
+// Per-document buffers are allocated and freed by every worker thread; mimalloc's thread-local
+// heaps cut the allocator's share of a 100k-document run (measured in docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Find near-duplicate news stories.
+///
+/// Pages are cleaned of site chrome, shingled, MinHash-signed in parallel and bucketed with
+/// LSH; every candidate pair is verified exactly, and clusters never chain through a
+/// bridging page. Output is JSON Lines on stdout (or a table, or CSV, with --format);
+/// progress and a summary go to stderr.
+#[derive(Parser, Debug)]
+#[command(name = "samestory", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List story clusters: which pages report the same story.
+    ///
+    /// One JSON line per cluster of 2+ documents (--all adds every other document, each
+    /// with its status), largest first. Defaults: word 5-grams, containment ≥ 0.08, clusters
+    /// merged when most of their cross pairs are similar.
+    Clusters {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        clean: CleanArgs,
+        #[command(flatten)]
+        features: FeatureArgs,
+        #[command(flatten)]
+        matching: MatchArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Json)]
+        format: ListFormat,
+        /// Also list every document in no cluster: signed ones as clusters of one
+        /// (status single), skipped ones with their reason (status skipped).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Deduplicate a crawl: one line per input document, kept, duplicate or skipped.
+    ///
+    /// Defaults: word 5-grams, Jaccard ≥ 0.5, keep the longest copy.
+    Dedup {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        clean: CleanArgs,
+        #[command(flatten)]
+        features: FeatureArgs,
+        #[command(flatten)]
+        matching: MatchArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Json)]
+        format: ListFormat,
+        /// Which copy of a duplicate group to keep: the longest cleaned text (ties: smallest
+        /// id; independent of input order), or the first in input order.
+        #[arg(long, value_enum, default_value_t = KeepArg::Longest)]
+        keep: KeepArg,
+        /// Also write the kept documents (JSON Lines input: the original lines; other
+        /// inputs: {"id", "title", "text"}) to FILE, which must not be an input.
+        #[arg(long, value_name = "FILE")]
+        kept: Option<PathBuf>,
+    },
+    /// Score story clusters against gold labels: pairwise precision, recall, F1 and ARI.
+    ///
+    /// Runs the same pipeline as `clusters` (same flags and defaults), then compares its
+    /// clusters with the labels and lists the worst wrong merges and splits.
+    Eval {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        clean: CleanArgs,
+        #[command(flatten)]
+        features: FeatureArgs,
+        #[command(flatten)]
+        matching: MatchArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
+        format: ReportFormat,
+        /// TSV with a header holding `id` and `cluster` columns; ids match document ids
+        /// exactly or as a path suffix.
+        #[arg(long, value_name = "FILE")]
+        labels: PathBuf,
+        /// Score every threshold of FROM:TO:STEP (e.g. 0.05:0.5:0.05), one row each; the
+        /// documents are read and signed once.
+        #[arg(long, value_name = "FROM:TO:STEP")]
+        sweep: Option<String>,
+        /// How many of the worst merges and splits to list.
+        #[arg(long, default_value_t = 5)]
+        worst: usize,
+    },
+    /// Print the text that will be shingled: what the cleaner keeps of each document.
+    ///
+    /// With --show-dropped, dropped blocks are printed too, marked with why.
+    Clean {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        clean: CleanArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = CleanFormat::Text)]
+        format: CleanFormat,
+        /// Also print dropped blocks, prefixed with `- [reason]`; kept blocks get `+ `.
+        #[arg(long)]
+        show_dropped: bool,
+    },
+    /// Score how similar two documents are, or list every similar pair of a set.
+    ///
+    /// Defaults: word 5-grams, cleaned as `dedup` cleans; with --pairs, pairs with
+    /// Jaccard ≥ 0.5.
+    Similarity {
+        #[command(flatten)]
+        input: InputArgs,
+        #[command(flatten)]
+        clean: CleanArgs,
+        #[command(flatten)]
+        features: FeatureArgs,
+        #[command(flatten)]
+        matching: MatchArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Json)]
+        format: ListFormat,
+        /// List every pair of INPUT at or above --threshold instead of scoring two files.
+        #[arg(long, conflicts_with = "pairs_file")]
+        pairs: bool,
+        /// Score the pairs listed in FILE (two tab-separated document ids a line; `#`
+        /// comments), whatever their score, instead of scoring two files.
+        #[arg(long, value_name = "FILE")]
+        pairs_file: Option<PathBuf>,
+        /// Clean and score as `dedup` does (each page on its own; --pairs at Jaccard 0.5) or
+        /// as `clusters` does (also removing blocks repeated across the inputs, so scores
+        /// match its output; --pairs at containment 0.08). Each record says which in
+        /// `cleaning`.
+        #[arg(long, value_enum, default_value_t = PresetArg::Dedup)]
+        preset: PresetArg,
+    },
+    /// Print a shell completion script (e.g. `samestory completions bash >
+    /// /etc/bash_completion.d/samestory`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), with one section per subcommand
+    /// (`samestory man > samestory.1; man ./samestory.1`).
+    Man,
+}
+
+/// An error for the user, with the exit code it maps to.
+pub struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    /// A usage or input error: exit 2.
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: 2,
+        }
+    }
+}
+
+impl From<samestory::Error> for Failure {
+    fn from(e: samestory::Error) -> Failure {
+        Failure::new(e.to_string())
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Failure {
+        Failure {
+            message: e.to_string(),
+            // A closed pipe (`samestory dedup crawl/ | head`) is not an error.
+            code: if e.kind() == io::ErrorKind::BrokenPipe {
+                0
+            } else {
+                2
+            },
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if f.code != 0 {
+                eprintln!("samestory: {}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Clusters {
+            input,
+            clean,
+            features,
+            matching,
+            format,
+            all,
+        } => commands::clusters(&input, &clean, &features, &matching, format, all),
+        Command::Dedup {
+            input,
+            clean,
+            features,
+            matching,
+            format,
+            keep,
+            kept,
+        } => commands::dedup(
+            &input,
+            &clean,
+            &features,
+            &matching,
+            format,
+            keep,
+            kept.as_deref(),
+        ),
+        Command::Eval {
+            input,
+            clean,
+            features,
+            matching,
+            format,
+            labels,
+            sweep,
+            worst,
+        } => commands::eval(
+            &input,
+            &clean,
+            &features,
+            &matching,
+            format,
+            &labels,
+            sweep.as_deref(),
+            worst,
+        ),
+        Command::Clean {
+            input,
+            clean,
+            format,
+            show_dropped,
+        } => commands::clean(&input, &clean, format, show_dropped),
+        Command::Similarity {
+            input,
+            clean,
+            features,
+            matching,
+            format,
+            pairs,
+            pairs_file,
+            preset,
+        } => commands::similarity(
+            &input,
+            &clean,
+            &features,
+            &matching,
+            format,
+            pairs,
+            pairs_file.as_deref(),
+            preset,
+        ),
+        Command::Completions { shell } => commands::completions(shell),
+        Command::Man => commands::man(),
+    }
+}
