@@ -323,12 +323,12 @@ pub fn write_cluster_table(out: &mut dyn Write, records: &[ClusterRecord]) -> io
                 (Some(reason), 0) => reason.as_str(),
                 _ => m.title.as_deref().unwrap_or(""),
             };
-            writeln!(
-                out,
+            let line = format!(
                 "{num:>7}  {size:>4}  {:<id_width$}  {sim:>10}  {}",
                 cell(&m.id, id_width),
                 cell(title, 60)
-            )?;
+            );
+            writeln!(out, "{}", line.trim_end())?;
         }
     }
     Ok(())
@@ -359,12 +359,12 @@ pub fn write_dedup_table(out: &mut dyn Write, records: &[DedupRecord]) -> io::Re
             .as_deref()
             .or(r.reason.as_deref())
             .unwrap_or("");
-        writeln!(
-            out,
+        let line = format!(
             "{:<id_width$}  {status:<9}  {sim:>10}  {}",
             cell(&r.id, id_width),
             cell(detail, 200)
-        )?;
+        );
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
 }

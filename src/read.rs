@@ -989,10 +989,10 @@ fn parse_line(
                     origin,
                 },
                 None => {
-                    let what = if fields.has_text {
-                        "is null"
-                    } else {
-                        "is missing"
+                    let what = match (fields.wrong_text, fields.has_text) {
+                        (Some(kind), _) => format!("is {kind}, not a string"),
+                        (None, true) => "is null".to_string(),
+                        (None, false) => "is missing".to_string(),
                     };
                     let error = Error::new(
                         ErrorKind::Field,
@@ -1035,6 +1035,8 @@ struct JsonFields {
     has_id: bool,
     has_text: bool,
     has_title: bool,
+    /// The JSON type of a text field that is not a string.
+    wrong_text: Option<&'static str>,
 }
 
 /// Parse one JSON object, keeping only the id, text and title fields; every other field is
@@ -1079,12 +1081,12 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             if key == params.text_field.as_str() {
                 fields.has_text = true;
-                fields.text = map.next_value::<Option<String>>().map_err(|e| {
-                    A::Error::custom(format!(
-                        "text field {:?} must be a string ({e})",
-                        params.text_field
-                    ))
-                })?;
+                // A text of the wrong type skips the record but keeps its id for the message.
+                match map.next_value::<TextValue>()? {
+                    TextValue::Text(t) => fields.text = Some(t),
+                    TextValue::Null => {}
+                    TextValue::Other(kind) => fields.wrong_text = Some(kind),
+                }
             } else if key == params.id_field.as_str() {
                 fields.has_id = true;
                 fields.id = map
@@ -1111,6 +1113,61 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
             }
         }
         Ok(fields)
+    }
+}
+
+/// A text field: a string, null, or the name of the JSON type it wrongly is.
+enum TextValue {
+    Text(String),
+    Null,
+    Other(&'static str),
+}
+
+impl<'de> serde::Deserialize<'de> for TextValue {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<TextValue, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = TextValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TextValue, E> {
+                Ok(TextValue::Text(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<TextValue, E> {
+                Ok(TextValue::Text(v))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<TextValue, E> {
+                Ok(TextValue::Null)
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<TextValue, E> {
+                Ok(TextValue::Null)
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<TextValue, E> {
+                Ok(TextValue::Other("a boolean"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<TextValue, E> {
+                Ok(TextValue::Other("a number"))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<TextValue, E> {
+                Ok(TextValue::Other("a number"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<TextValue, E> {
+                Ok(TextValue::Other("a number"))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<TextValue, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(TextValue::Other("an array"))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TextValue, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(TextValue::Other("an object"))
+            }
+        }
+        de.deserialize_any(TextVisitor)
     }
 }
 

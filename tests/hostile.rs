@@ -431,7 +431,7 @@ mod fields {
         let (code, out, err) = run(&["clusters", "--all", s(&input)]);
         assert_eq!(code, 0, "{err}");
         assert!(
-            err.contains("types.jsonl:1:") && err.contains("text field \"text\" must be a string"),
+            err.contains("types.jsonl:1: text field \"text\" is a number, not a string"),
             "{err}"
         );
         assert!(
