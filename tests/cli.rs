@@ -306,13 +306,25 @@ mod readme {
     #[test]
     fn issue12_readme_examples_match_the_program() {
         let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-        let mut checked = 0;
+        let mut examples: Vec<(String, Vec<String>)> = Vec::new();
         let mut in_console = false;
-        let mut example: Option<(String, Vec<String>)> = None;
-        let mut finish = |example: Option<(String, Vec<String>)>| {
-            let Some((command, expected)) = example else {
-                return;
-            };
+        for line in readme.lines() {
+            if line.starts_with("```") {
+                in_console = line.starts_with("```console");
+                continue;
+            }
+            if !in_console {
+                continue;
+            }
+            if let Some(command) = line.strip_prefix("$ ") {
+                examples.push((command.to_string(), Vec::new()));
+            } else if let Some((_, expected)) = examples.last_mut() {
+                expected.push(line.to_string());
+            }
+        }
+        let mut checked = 0;
+        for (command, expected) in &examples {
+            assert!(command.starts_with("samestory "), "{command}");
             let args: Vec<&str> = command.split_whitespace().skip(1).collect();
             let (code, out, err) = run(&args);
             assert_eq!(code, 0, "{command}: {err}");
@@ -332,30 +344,7 @@ mod readme {
                 assert_eq!(actual, shown, "README example drifted: {command}");
             }
             checked += 1;
-        };
-        for line in readme.lines() {
-            if line.starts_with("```console") {
-                in_console = true;
-                continue;
-            }
-            if line.starts_with("```") {
-                finish(example.take());
-                in_console = false;
-                continue;
-            }
-            if !in_console {
-                continue;
-            }
-            if let Some(command) = line.strip_prefix("$ ") {
-                finish(example.take());
-                example = command
-                    .starts_with("samestory ")
-                    .then(|| (command.to_string(), Vec::new()));
-            } else if let Some((_, expected)) = &mut example {
-                expected.push(line.to_string());
-            }
         }
-        drop(finish);
         assert!(
             checked >= 5,
             "the README's examples are found and checked ({checked})"
