@@ -792,9 +792,10 @@ mod junk {
 
     #[test]
     fn deeply_nested_and_unclosed_html_is_read() {
+        // 100,000 nested divs: 31 s before the nesting cap (issue 8), now linear.
         let dir = tempfile::tempdir().unwrap();
         let mut page = String::from("<html><body>");
-        page.push_str(&"<div>".repeat(2_000));
+        page.push_str(&"<div>".repeat(100_000));
         page.push_str(&story(6).replace('\n', "<p>"));
         page.push_str("<table><tr><td>unclosed");
         write(dir.path(), "nested.html", &page);
