@@ -236,6 +236,14 @@ mod flags {
         let (code, _, err) = run(&["clean", "--threshold", "0.5", file]);
         assert_eq!(code, 2);
         assert!(err.contains("--threshold"), "{err}");
+        // --verify means something to dedup only.
+        for cmd in ["similarity", "clusters", "eval"] {
+            let (code, _, err) = run(&[cmd, "--verify", "memory", file]);
+            assert_eq!(code, 2, "{cmd}");
+            assert!(err.contains("--verify"), "{err}");
+        }
+        let (code, _, _) = run(&["dedup", "-q", "--verify", "memory", file]);
+        assert_eq!(code, 0);
         let (code, out, _) = run(&["clean", "--format", "json", file]);
         assert_eq!(code, 0);
         let record = &json_lines(&out)[0];

@@ -70,10 +70,38 @@ pub struct CleanArgs {
     /// Stopword language (ISO 639-1 code, e.g. en) [default: detected per page].
     #[arg(long, value_name = "CODE")]
     pub language: Option<String>,
-    /// clusters: drop blocks found in at least this many different first-pass clusters
-    /// (0: never).
+}
+
+/// Story-cluster knobs, for the commands that group as `clusters` does (tuning only).
+#[derive(Args, Debug)]
+pub struct StoryArgs {
+    /// Drop blocks found in at least this many different first-pass clusters (0: never).
     #[arg(long, default_value_t = 3, hide = true)]
     pub repeated_min_clusters: usize,
+    /// Merge two clusters when at least this share of their cross pairs are similar
+    /// (above 1: never).
+    #[arg(long, default_value_t = 0.5, hide = true)]
+    pub merge_density: f64,
+}
+
+impl StoryArgs {
+    /// The flags' defaults, for `clean`, which shows what `clusters` would shingle.
+    pub fn default_values() -> StoryArgs {
+        StoryArgs {
+            repeated_min_clusters: 3,
+            merge_density: 0.5,
+        }
+    }
+}
+
+/// Where `dedup` gets shingle sets for exact verification.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Where exact verification gets shingle sets: rebuilt by reading the inputs again for
+    /// the documents in candidate pairs only (memory grows with the number of documents),
+    /// or kept in memory from the first pass (faster; memory grows with the text).
+    #[arg(long, value_enum, default_value_t = VerifyArg::Reread)]
+    pub verify: VerifyArg,
 }
 
 /// What is compared: shingles and signatures.
@@ -114,20 +142,10 @@ pub struct MatchArgs {
     /// LSH rows per band (with --bands).
     #[arg(long, requires = "bands")]
     pub rows: Option<usize>,
-    /// Where exact verification gets shingle sets: kept in memory from the first pass
-    /// (fastest; memory grows with the text), or rebuilt by reading the inputs again for
-    /// the documents in candidate pairs only (memory grows with the number of documents).
-    /// [default: reread for dedup, memory otherwise]
-    #[arg(long, value_enum)]
-    pub verify: Option<VerifyArg>,
     /// With --measure containment, the fewest shared shingles a similar pair needs
     /// [default: 20 for clusters and eval, 0 otherwise].
     #[arg(long)]
     pub min_shared: Option<usize>,
-    /// clusters: merge two clusters when at least this share of their cross pairs are
-    /// similar (above 1: never).
-    #[arg(long, default_value_t = 0.5, hide = true)]
-    pub merge_density: f64,
     /// Print the chosen bands and rows and the candidate probability at a few similarities
     /// to stderr. With `similarity A B`, also list the longest shared passages and how many
     /// shingles each side lost to cleaning.
@@ -237,8 +255,23 @@ pub fn read_params(input: &InputArgs, clean: &CleanArgs, mut params: Params) -> 
     params.read.title_field = input.title_field.clone();
     params.read.max_document_bytes = input.max_document_bytes;
     params.read.max_record_bytes = input.max_record_bytes;
-    params.clean.repeated_min_clusters = clean.repeated_min_clusters;
     params.clean.language = clean.language.clone();
+    params
+}
+
+/// The story-cluster knobs applied (flags default to the preset's values).
+pub fn story_params(story: &StoryArgs, mut params: Params) -> Params {
+    params.clean.repeated_min_clusters = story.repeated_min_clusters;
+    params.merge_density = story.merge_density;
+    params
+}
+
+/// The verification flag applied.
+pub fn verify_params(verify: &VerifyArgs, mut params: Params) -> Params {
+    params.verify = match verify.verify {
+        VerifyArg::Memory => Verify::InMemory,
+        VerifyArg::Reread => Verify::Reread,
+    };
     params
 }
 
@@ -272,15 +305,8 @@ pub fn params(
     if let (Some(bands), Some(rows)) = (matching.bands, matching.rows) {
         params.lsh = Some(LshParams { bands, rows });
     }
-    params.merge_density = matching.merge_density;
     if let Some(n) = matching.min_shared {
         params.min_shared = n;
-    }
-    if let Some(v) = matching.verify {
-        params.verify = match v {
-            VerifyArg::Memory => Verify::InMemory,
-            VerifyArg::Reread => Verify::Reread,
-        };
     }
     params.validate()?;
     params.read.validate()?;

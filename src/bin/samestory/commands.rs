@@ -13,7 +13,7 @@ use samestory::read::Sources;
 use crate::Failure;
 use crate::args::{
     self, CleanArgs, CleanFormat, FeatureArgs, InputArgs, KeepArg, ListFormat, MatchArgs,
-    PresetArg, ReportFormat,
+    PresetArg, ReportFormat, StoryArgs, VerifyArgs,
 };
 use crate::progress::Bar;
 use crate::report::{self, Job};
@@ -22,12 +22,14 @@ use crate::report::{self, Job};
 pub fn clusters(
     input: &InputArgs,
     clean: &CleanArgs,
+    story: &StoryArgs,
     features: &FeatureArgs,
     matching: &MatchArgs,
     format: ListFormat,
     all: bool,
 ) -> Result<(), Failure> {
-    let params = args::params(input, clean, features, matching, Params::clusters())?;
+    let preset = args::story_params(story, Params::clusters());
+    let params = args::params(input, clean, features, matching, preset)?;
     let sources = report::open(input, &params.read)?;
     let analysis = report::analyse(input, params, matching.explain, &sources, Job::Clusters)?;
     let records = output::cluster_records(&analysis, all);
@@ -43,13 +45,15 @@ pub fn clusters(
 pub fn dedup(
     input: &InputArgs,
     clean: &CleanArgs,
+    verify: &VerifyArgs,
     features: &FeatureArgs,
     matching: &MatchArgs,
     format: ListFormat,
     keep: KeepArg,
     kept: Option<&Path>,
 ) -> Result<(), Failure> {
-    let mut params = args::params(input, clean, features, matching, Params::dedup())?;
+    let preset = args::verify_params(verify, Params::dedup());
+    let mut params = args::params(input, clean, features, matching, preset)?;
     params.mode = Mode::Dedup(match keep {
         KeepArg::Longest => Keep::Longest,
         KeepArg::First => Keep::First,
@@ -75,6 +79,7 @@ pub fn dedup(
 pub fn eval(
     input: &InputArgs,
     clean: &CleanArgs,
+    story: &StoryArgs,
     features: &FeatureArgs,
     matching: &MatchArgs,
     format: ReportFormat,
@@ -83,7 +88,8 @@ pub fn eval(
     worst: usize,
 ) -> Result<(), Failure> {
     let labels = Labels::from_tsv(labels_path)?;
-    let mut params = args::params(input, clean, features, matching, Params::clusters())?;
+    let preset = args::story_params(story, Params::clusters());
+    let mut params = args::params(input, clean, features, matching, preset)?;
     // A sweep re-groups at other thresholds, whose candidates need every set.
     params.verify = Verify::InMemory;
     let thresholds = match sweep {
@@ -121,7 +127,8 @@ pub fn clean(
     format: CleanFormat,
     show_dropped: bool,
 ) -> Result<(), Failure> {
-    let params = args::read_params(input, clean, Params::clusters());
+    let preset = args::story_params(&StoryArgs::default_values(), Params::clusters());
+    let params = args::read_params(input, clean, preset);
     params.read.validate()?;
     let sources = report::open(input, &params.read)?;
     let pipeline = Pipeline::new(params)?;
@@ -191,6 +198,7 @@ pub fn clean(
 pub fn similarity(
     input: &InputArgs,
     clean: &CleanArgs,
+    story: &StoryArgs,
     features: &FeatureArgs,
     matching: &MatchArgs,
     format: ListFormat,
@@ -200,7 +208,7 @@ pub fn similarity(
 ) -> Result<(), Failure> {
     let base = match preset {
         PresetArg::Dedup => Params::dedup(),
-        PresetArg::Clusters => Params::clusters(),
+        PresetArg::Clusters => args::story_params(story, Params::clusters()),
     };
     let mut params = args::params(input, clean, features, matching, base)?;
     // Listed pairs and a pair of files are scored whether or not LSH proposes them, and

@@ -19,7 +19,7 @@ mod report;
 
 use args::{
     CleanArgs, CleanFormat, FeatureArgs, InputArgs, KeepArg, ListFormat, MatchArgs, PresetArg,
-    ReportFormat,
+    ReportFormat, StoryArgs, VerifyArgs,
 };
 
 // Per-document buffers are allocated and freed by every worker thread; mimalloc's thread-local
@@ -53,6 +53,8 @@ enum Command {
         #[command(flatten)]
         clean: CleanArgs,
         #[command(flatten)]
+        story: StoryArgs,
+        #[command(flatten)]
         features: FeatureArgs,
         #[command(flatten)]
         matching: MatchArgs,
@@ -72,6 +74,8 @@ enum Command {
         input: InputArgs,
         #[command(flatten)]
         clean: CleanArgs,
+        #[command(flatten)]
+        verify: VerifyArgs,
         #[command(flatten)]
         features: FeatureArgs,
         #[command(flatten)]
@@ -97,6 +101,8 @@ enum Command {
         input: InputArgs,
         #[command(flatten)]
         clean: CleanArgs,
+        #[command(flatten)]
+        story: StoryArgs,
         #[command(flatten)]
         features: FeatureArgs,
         #[command(flatten)]
@@ -140,6 +146,8 @@ enum Command {
         input: InputArgs,
         #[command(flatten)]
         clean: CleanArgs,
+        #[command(flatten)]
+        story: StoryArgs,
         #[command(flatten)]
         features: FeatureArgs,
         #[command(flatten)]
@@ -227,14 +235,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Clusters {
             input,
             clean,
+            story,
             features,
             matching,
             format,
             all,
-        } => commands::clusters(&input, &clean, &features, &matching, format, all),
+        } => commands::clusters(&input, &clean, &story, &features, &matching, format, all),
         Command::Dedup {
             input,
             clean,
+            verify,
             features,
             matching,
             format,
@@ -243,6 +253,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => commands::dedup(
             &input,
             &clean,
+            &verify,
             &features,
             &matching,
             format,
@@ -252,6 +263,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Eval {
             input,
             clean,
+            story,
             features,
             matching,
             format,
@@ -261,6 +273,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => commands::eval(
             &input,
             &clean,
+            &story,
             &features,
             &matching,
             format,
@@ -277,6 +290,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Similarity {
             input,
             clean,
+            story,
             features,
             matching,
             format,
@@ -286,6 +300,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => commands::similarity(
             &input,
             &clean,
+            &story,
             &features,
             &matching,
             format,
