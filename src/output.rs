@@ -227,8 +227,8 @@ pub fn pair_record(analysis: &Analysis, a: u32, b: u32) -> PairRecord {
         containment_b: round(s.containment_b),
         minhash: round(analysis.estimate(a, b)),
         shared: s.shared,
-        shingles_a: analysis.docs[a as usize].shingles.len(),
-        shingles_b: analysis.docs[b as usize].shingles.len(),
+        shingles_a: analysis.shingles(a).len(),
+        shingles_b: analysis.shingles(b).len(),
         cleaning: analysis.cleaning.as_str(),
     }
 }

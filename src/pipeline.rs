@@ -87,10 +87,18 @@ pub struct Analysis {
 impl Analysis {
     /// The exact similarity of two documents of this analysis.
     pub fn similarity(&self, a: u32, b: u32) -> Similarity {
-        verify::compare(
-            &self.docs[a as usize].shingles,
-            &self.docs[b as usize].shingles,
-        )
+        verify::compare(self.shingles(a), self.shingles(b))
+    }
+
+    /// A document's shingle set; for an exact copy whose set was not rebuilt
+    /// ([`Verify::Reread`] rebuilds only the sets LSH needs), the set of the document it
+    /// copies, which is the same set.
+    pub fn shingles(&self, d: u32) -> &Shingles {
+        let doc = &self.docs[d as usize];
+        match doc.copy_of {
+            Some(leader) if doc.shingles.is_empty() => &self.docs[leader as usize].shingles,
+            _ => &doc.shingles,
+        }
     }
 
     /// Every verified similar pair `(a, b, score)`, `a < b`, sorted, exact copies included:

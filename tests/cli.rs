@@ -231,6 +231,36 @@ mod flags {
     use super::*;
 
     #[test]
+    fn pairs_of_exact_copies_are_listed_with_their_scores() {
+        // Three copies of one page and a page sharing a passage with it: six pairs, scored
+        // from the rebuilt sets (a copy's set is its leader's).
+        let dir = tempfile::tempdir().unwrap();
+        let page = std::fs::read(root().join("data/seeds/001_3f08fdca3370518d.txt")).unwrap();
+        for i in 1..=3 {
+            write(dir.path(), &format!("c{i}.txt"), &page);
+        }
+        let other = std::fs::read(root().join("data/seeds/003_fa46ed5a0efdb5b7.txt")).unwrap();
+        write(dir.path(), "other.txt", other);
+        let (code, out, err) = run(&[
+            "similarity",
+            "--pairs",
+            "--threshold",
+            "0.04",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let pairs = json_lines(&out);
+        assert_eq!(pairs.len(), 6, "{out}");
+        let with_other: Vec<_> = pairs.iter().filter(|p| p["b"] == "other.txt").collect();
+        assert_eq!(with_other.len(), 3);
+        assert!(
+            with_other
+                .iter()
+                .all(|p| p["jaccard"] == with_other[0]["jaccard"] && p["shingles_a"] == 376)
+        );
+    }
+
+    #[test]
     fn issue12_clean_takes_only_its_flags_and_honours_format() {
         let file = "data/seeds/002_735fed19aafc4c9a.txt";
         let (code, _, err) = run(&["clean", "--threshold", "0.5", file]);

@@ -211,9 +211,14 @@ pub fn similarity(
         PresetArg::Clusters => args::story_params(story, Params::clusters()),
     };
     let mut params = args::params(input, clean, features, matching, base)?;
-    // Listed pairs and a pair of files are scored whether or not LSH proposes them, and
-    // --pairs lists exact copies' pairs too: every document keeps its shingle set.
-    params.verify = Verify::InMemory;
+    // Listed pairs and a pair of files are scored whether or not LSH proposes them: every
+    // document keeps its shingle set. --pairs needs only the sets of candidate pairs (and
+    // exact copies share their leader's), so memory holds signatures, not text.
+    params.verify = if pairs {
+        Verify::Reread
+    } else {
+        Verify::InMemory
+    };
     if pairs_file.is_none() && !pairs && input.inputs.len() != 2 {
         return Err(Failure::new(
             "similarity takes two files (or --pairs INPUT..., or --pairs-file FILE INPUT...)",
