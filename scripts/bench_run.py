@@ -13,7 +13,8 @@ runs as its CLI (`similarity --pairs --no-clean --bands 25 --rows 5 --threshold 
 verifies every candidate exactly and prints the pairs at or above 0.5, which are grouped by
 connected components like the peers' candidate pairs (the peers do not verify; gaoya checks
 its own estimate). `samestory-dedup` (not in the default tools) times the `dedup` command,
-whose groups are a kept copy and its duplicates.
+whose groups are a kept copy and its duplicates; `samestory-defaults` runs `dedup` with its
+defaults (cleaning on, its own banding), what a crawl operator runs.
 
 Each (repeat, tool, threads) runs in its own process pinned to the first N cores with
 RAYON_NUM_THREADS=N; repeats are interleaved (repeat 1 of every configuration, then repeat
@@ -292,6 +293,10 @@ def cmd_bench(a):
                         cmd = [a.bin] + verb + [str(a.corpus), "--no-clean", "--ngram", str(NGRAM),
                                "--permutations", str(NUM_PERM), "--threshold", str(THRESHOLD),
                                "--threads", str(t)] + bands
+                        if tool == "samestory-defaults":
+                            # What a crawl operator runs: `dedup` with its defaults (cleaning
+                            # on, samestory's banding), only the thread count set.
+                            cmd = [a.bin, "dedup", str(a.corpus), "--threads", str(t)]
                         with open(tmp / "out.jsonl", "w") as out:
                             wall, rss, err = measure(cmd, t, stdout=out)
                         m = re.search(r"reading and signing ([0-9.]+) s", err)
