@@ -420,11 +420,9 @@ fn find_ignore_case(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
         .map(|p| from + p)
 }
 
-/// The page with every tag nested deeper than `max_depth` removed (their text stays), or
-/// `None` when it never gets that deep. Depth is counted naively from start and end tags,
-/// in one linear pass; pages this deep are machine-made, not hand-written.
-pub fn flatten_deep_nesting(html: &str, max_depth: usize) -> Option<String> {
-    let bytes = html.as_bytes();
+/// Every tag of a page, `(start, end, depth change, depth after)`, and the deepest naive
+/// nesting: one linear pass.
+fn tag_depths(bytes: &[u8]) -> (Vec<(usize, usize, i8, usize)>, usize) {
     let mut depth: usize = 0;
     let mut deepest = 0;
     let mut i = 0;
@@ -445,6 +443,14 @@ pub fn flatten_deep_nesting(html: &str, max_depth: usize) -> Option<String> {
             None => i = at + 1,
         }
     }
+    (tags, deepest)
+}
+
+/// The page with every tag nested deeper than `max_depth` removed (their text stays), or
+/// `None` when it never gets that deep. Depth is counted naively from start and end tags,
+/// in one linear pass; pages this deep are machine-made, not hand-written.
+pub fn flatten_deep_nesting(html: &str, max_depth: usize) -> Option<String> {
+    let (tags, deepest) = tag_depths(html.as_bytes());
     if deepest <= max_depth {
         return None;
     }
@@ -570,24 +576,7 @@ mod tests {
 
     /// The deepest naive nesting of a page (what [`flatten_deep_nesting`] bounds).
     fn depth(html: &str) -> usize {
-        let bytes = html.as_bytes();
-        let (mut depth, mut deepest, mut i) = (0usize, 0, 0);
-        while let Some(p) = bytes[i..].iter().position(|&b| b == b'<') {
-            let at = i + p;
-            match scan_tag(bytes, at) {
-                Some(tag) => {
-                    match tag.depth_change {
-                        1 => depth += 1,
-                        -1 => depth = depth.saturating_sub(1),
-                        _ => {}
-                    }
-                    deepest = deepest.max(depth);
-                    i = tag.end.max(at + 1);
-                }
-                None => i = at + 1,
-            }
-        }
-        deepest
+        tag_depths(html.as_bytes()).1
     }
 
     /// Issue 8: 100,000 nested `<div>`s took 31 s in the tree builder's scope checks, which

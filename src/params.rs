@@ -96,6 +96,10 @@ pub struct Params {
     /// on a short page one shared boilerplate sentence already makes a high containment.
     /// Default 0 for `dedup`, 20 for `clusters` (a shared passage of 24 words).
     pub min_shared: usize,
+    /// With [`Verify::Reread`], also rebuild the shingle set of every document that exact
+    /// copies follow, even when LSH proposed no pair for it: listing every similar pair with
+    /// its scores (`similarity --pairs`) needs them; grouping does not. Default false.
+    pub copy_sets: bool,
 }
 
 impl Params {
@@ -113,6 +117,7 @@ impl Params {
             merge_density: 0.5,
             verify: Verify::Reread,
             min_shared: 0,
+            copy_sets: false,
         }
     }
 

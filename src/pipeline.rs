@@ -643,6 +643,13 @@ impl Pipeline {
             needed[a as usize] = true;
             needed[b as usize] = true;
         }
+        if self.params.copy_sets {
+            for d in docs.iter() {
+                if let Some(leader) = d.copy_of {
+                    needed[leader as usize] = true;
+                }
+            }
+        }
         progress.stage(
             "verifying",
             needed.iter().filter(|&&n| n).count() as u64,

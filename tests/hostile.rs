@@ -69,6 +69,13 @@ fn story(n: usize) -> String {
     out
 }
 
+/// `n` JSON Lines records numbered from 0, the text of record `i` given by `text`.
+fn records(n: usize, text: impl Fn(usize) -> String) -> String {
+    (0..n)
+        .map(|i| format!("{}\n", record(&i.to_string(), &text(i))))
+        .collect()
+}
+
 fn record(id: &str, text: &str) -> String {
     serde_json::json!({"id": id, "text": text}).to_string()
 }
@@ -561,17 +568,9 @@ mod blowups {
     fn issue9_identical_short_records_cost_no_candidate_pairs() {
         let dir = tempfile::tempdir().unwrap();
         let n = 20_000;
-        let body: String = (0..n)
-            .map(|i| {
-                format!(
-                    "{}\n",
-                    record(
-                        &i.to_string(),
-                        "Breaking: markets fall sharply today amid fears"
-                    )
-                )
-            })
-            .collect();
+        let body = records(n, |_| {
+            "Breaking: markets fall sharply today amid fears".into()
+        });
         let input = write(dir.path(), "same.jsonl", body);
         let (code, out, err) = run(&["dedup", s(&input)]);
         assert_eq!(code, 0, "{err}");
@@ -589,17 +588,9 @@ mod blowups {
     fn issue9_identical_short_records_in_clusters_keep_their_story() {
         let dir = tempfile::tempdir().unwrap();
         let n = 5_000;
-        let body: String = (0..n)
-            .map(|i| {
-                format!(
-                    "{}\n",
-                    record(
-                        &i.to_string(),
-                        "Breaking: markets fall sharply today amid fears"
-                    )
-                )
-            })
-            .collect();
+        let body = records(n, |_| {
+            "Breaking: markets fall sharply today amid fears".into()
+        });
         let input = write(dir.path(), "same.jsonl", body);
         let (code, out, err) = run(&["clusters", s(&input)]);
         assert_eq!(code, 0, "{err}");
@@ -614,14 +605,9 @@ mod blowups {
         // per band. Pairs are capped per member, and deduplicated across bands.
         let dir = tempfile::tempdir().unwrap();
         let n = 20_000u64;
-        let body: String = (0..n)
-            .map(|i| {
-                format!(
-                    "{}\n",
-                    record(&i.to_string(), &format!("Breaking: markets fall sharply today amid fears of recession and more {i}"))
-                )
-            })
-            .collect();
+        let body = records(n as usize, |i| {
+            format!("Breaking: markets fall sharply today amid fears of recession and more {i}")
+        });
         let input = write(dir.path(), "near.jsonl", body);
         let (code, out, err) = run(&["dedup", s(&input)]);
         assert_eq!(code, 0, "{err}");

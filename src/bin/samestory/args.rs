@@ -15,6 +15,20 @@ use crate::Failure;
 /// (each has its own buffers), and thousands never finish starting.
 pub const MAX_THREADS: u16 = 256;
 
+/// The flags of every command that runs the whole pipeline (clusters, dedup, eval,
+/// similarity).
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub clean: CleanArgs,
+    #[command(flatten)]
+    pub features: FeatureArgs,
+    #[command(flatten)]
+    pub matching: MatchArgs,
+}
+
 /// Where documents come from and how a run treats bad ones: every reading command.
 #[derive(Args, Debug)]
 pub struct InputArgs {
@@ -276,14 +290,9 @@ pub fn verify_params(verify: &VerifyArgs, mut params: Params) -> Params {
 }
 
 /// Every flag applied to a preset, validated once.
-pub fn params(
-    input: &InputArgs,
-    clean: &CleanArgs,
-    features: &FeatureArgs,
-    matching: &MatchArgs,
-    preset: Params,
-) -> Result<Params, Failure> {
-    let mut params = read_params(input, clean, preset);
+pub fn params(run: &RunArgs, preset: Params) -> Result<Params, Failure> {
+    let (features, matching) = (&run.features, &run.matching);
+    let mut params = read_params(&run.input, &run.clean, preset);
     params.shingle.kind = match features.shingle {
         ShingleArg::Words => ShingleKind::Words,
         ShingleArg::Spotsigs => ShingleKind::SpotSigs,

@@ -12,26 +12,21 @@ use samestory::read::Sources;
 
 use crate::Failure;
 use crate::args::{
-    self, CleanArgs, CleanFormat, FeatureArgs, InputArgs, KeepArg, ListFormat, MatchArgs,
-    PresetArg, ReportFormat, StoryArgs, VerifyArgs,
+    self, CleanArgs, CleanFormat, InputArgs, KeepArg, ListFormat, PresetArg, ReportFormat, RunArgs,
+    StoryArgs, VerifyArgs,
 };
 use crate::progress::Bar;
 use crate::report::{self, Job};
 
 /// `samestory clusters`.
 pub fn clusters(
-    input: &InputArgs,
-    clean: &CleanArgs,
+    run: &RunArgs,
     story: &StoryArgs,
-    features: &FeatureArgs,
-    matching: &MatchArgs,
     format: ListFormat,
     all: bool,
 ) -> Result<(), Failure> {
-    let preset = args::story_params(story, Params::clusters());
-    let params = args::params(input, clean, features, matching, preset)?;
-    let sources = report::open(input, &params.read)?;
-    let analysis = report::analyse(input, params, matching.explain, &sources, Job::Clusters)?;
+    let params = args::params(run, args::story_params(story, Params::clusters()))?;
+    let analysis = report::open_and_analyse(run, params, Job::Clusters)?.0;
     let records = output::cluster_records(&analysis, all);
     write(|out| match format {
         ListFormat::Json => output::write_jsonl(out, &records),
@@ -41,28 +36,23 @@ pub fn clusters(
 }
 
 /// `samestory dedup`.
-#[allow(clippy::too_many_arguments)]
 pub fn dedup(
-    input: &InputArgs,
-    clean: &CleanArgs,
+    run: &RunArgs,
     verify: &VerifyArgs,
-    features: &FeatureArgs,
-    matching: &MatchArgs,
     format: ListFormat,
     keep: KeepArg,
     kept: Option<&Path>,
 ) -> Result<(), Failure> {
-    let preset = args::verify_params(verify, Params::dedup());
-    let mut params = args::params(input, clean, features, matching, preset)?;
+    let mut params = args::params(run, args::verify_params(verify, Params::dedup()))?;
     params.mode = Mode::Dedup(match keep {
         KeepArg::Longest => Keep::Longest,
         KeepArg::First => Keep::First,
     });
-    let sources = report::open(input, &params.read)?;
+    let sources = report::open(&run.input, &params.read)?;
     if let Some(path) = kept {
         refuse_overwrite(path, &sources)?;
     }
-    let analysis = report::analyse(input, params, matching.explain, &sources, Job::Dedup)?;
+    let analysis = report::analyse(run, params, &sources, Job::Dedup)?;
     let records = output::dedup_records(&analysis);
     if let Some(path) = kept {
         write_kept(path, &sources, &records)?;
@@ -75,30 +65,23 @@ pub fn dedup(
 }
 
 /// `samestory eval`.
-#[allow(clippy::too_many_arguments)]
 pub fn eval(
-    input: &InputArgs,
-    clean: &CleanArgs,
+    run: &RunArgs,
     story: &StoryArgs,
-    features: &FeatureArgs,
-    matching: &MatchArgs,
     format: ReportFormat,
     labels_path: &Path,
     sweep: Option<&str>,
     worst: usize,
 ) -> Result<(), Failure> {
     let labels = Labels::from_tsv(labels_path)?;
-    let preset = args::story_params(story, Params::clusters());
-    let mut params = args::params(input, clean, features, matching, preset)?;
+    let mut params = args::params(run, args::story_params(story, Params::clusters()))?;
     // A sweep re-groups at other thresholds, whose candidates need every set.
     params.verify = Verify::InMemory;
     let thresholds = match sweep {
         Some(spec) => parse_sweep(spec)?,
         None => vec![params.threshold],
     };
-    let sources = report::open(input, &params.read)?;
-    let job = Job::Clusters;
-    let analysis = report::analyse(input, params.clone(), matching.explain, &sources, job)?;
+    let analysis = report::open_and_analyse(run, params.clone(), Job::Clusters)?.0;
     let mut reports = Vec::new();
     for &t in &thresholds {
         let a = if sweep.is_some() {
@@ -194,13 +177,9 @@ pub fn clean(
 }
 
 /// `samestory similarity`.
-#[allow(clippy::too_many_arguments)]
 pub fn similarity(
-    input: &InputArgs,
-    clean: &CleanArgs,
+    run: &RunArgs,
     story: &StoryArgs,
-    features: &FeatureArgs,
-    matching: &MatchArgs,
     format: ListFormat,
     pairs: bool,
     pairs_file: Option<&Path>,
@@ -210,7 +189,7 @@ pub fn similarity(
         PresetArg::Dedup => Params::dedup(),
         PresetArg::Clusters => args::story_params(story, Params::clusters()),
     };
-    let mut params = args::params(input, clean, features, matching, base)?;
+    let mut params = args::params(run, base)?;
     // Listed pairs and a pair of files are scored whether or not LSH proposes them: every
     // document keeps its shingle set. --pairs needs only the sets of candidate pairs (and
     // exact copies share their leader's), so memory holds signatures, not text.
@@ -219,18 +198,18 @@ pub fn similarity(
     } else {
         Verify::InMemory
     };
-    if pairs_file.is_none() && !pairs && input.inputs.len() != 2 {
+    params.copy_sets = pairs;
+    if pairs_file.is_none() && !pairs && run.input.inputs.len() != 2 {
         return Err(Failure::new(
             "similarity takes two files (or --pairs INPUT..., or --pairs-file FILE INPUT...)",
         ));
     }
-    let sources = report::open(input, &params.read)?;
     let job = if pairs || pairs_file.is_some() {
         Job::Pairs
     } else {
         Job::Pair
     };
-    let analysis = report::analyse(input, params.clone(), matching.explain, &sources, job)?;
+    let (analysis, sources) = report::open_and_analyse(run, params.clone(), job)?;
     let records: Vec<output::PairRecord> = if let Some(file) = pairs_file {
         listed_pairs(file, &analysis)?
     } else if pairs {
@@ -254,7 +233,7 @@ pub fn similarity(
             return Err(Failure::new(format!("{}: {}", d.id, r.message())));
         }
         let record = output::pair_record(&analysis, 0, 1);
-        if matching.explain {
+        if run.matching.explain {
             let pipeline = Pipeline::new(params.clone())?;
             let pages = pipeline.prepare_all(&sources, &NoProgress);
             let why = explain::explain(&pages[0], &pages[1], &params.shingle, 5);

@@ -18,8 +18,8 @@ mod progress;
 mod report;
 
 use args::{
-    CleanArgs, CleanFormat, FeatureArgs, InputArgs, KeepArg, ListFormat, MatchArgs, PresetArg,
-    ReportFormat, StoryArgs, VerifyArgs,
+    CleanArgs, CleanFormat, InputArgs, KeepArg, ListFormat, PresetArg, ReportFormat, RunArgs,
+    StoryArgs, VerifyArgs,
 };
 
 // Per-document buffers are allocated and freed by every worker thread; mimalloc's thread-local
@@ -49,15 +49,9 @@ enum Command {
     /// merged when most of their cross pairs are similar.
     Clusters {
         #[command(flatten)]
-        input: InputArgs,
-        #[command(flatten)]
-        clean: CleanArgs,
+        run: RunArgs,
         #[command(flatten)]
         story: StoryArgs,
-        #[command(flatten)]
-        features: FeatureArgs,
-        #[command(flatten)]
-        matching: MatchArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = ListFormat::Json)]
         format: ListFormat,
@@ -71,15 +65,9 @@ enum Command {
     /// Defaults: word 5-grams, Jaccard ≥ 0.5, keep the longest copy.
     Dedup {
         #[command(flatten)]
-        input: InputArgs,
-        #[command(flatten)]
-        clean: CleanArgs,
+        run: RunArgs,
         #[command(flatten)]
         verify: VerifyArgs,
-        #[command(flatten)]
-        features: FeatureArgs,
-        #[command(flatten)]
-        matching: MatchArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = ListFormat::Json)]
         format: ListFormat,
@@ -98,15 +86,9 @@ enum Command {
     /// clusters with the labels and lists the worst wrong merges and splits.
     Eval {
         #[command(flatten)]
-        input: InputArgs,
-        #[command(flatten)]
-        clean: CleanArgs,
+        run: RunArgs,
         #[command(flatten)]
         story: StoryArgs,
-        #[command(flatten)]
-        features: FeatureArgs,
-        #[command(flatten)]
-        matching: MatchArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
         format: ReportFormat,
@@ -143,15 +125,9 @@ enum Command {
     /// Jaccard ≥ 0.5.
     Similarity {
         #[command(flatten)]
-        input: InputArgs,
-        #[command(flatten)]
-        clean: CleanArgs,
+        run: RunArgs,
         #[command(flatten)]
         story: StoryArgs,
-        #[command(flatten)]
-        features: FeatureArgs,
-        #[command(flatten)]
-        matching: MatchArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = ListFormat::Json)]
         format: ListFormat,
@@ -233,54 +209,26 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Clusters {
-            input,
-            clean,
+            run,
             story,
-            features,
-            matching,
             format,
             all,
-        } => commands::clusters(&input, &clean, &story, &features, &matching, format, all),
+        } => commands::clusters(&run, &story, format, all),
         Command::Dedup {
-            input,
-            clean,
+            run,
             verify,
-            features,
-            matching,
             format,
             keep,
             kept,
-        } => commands::dedup(
-            &input,
-            &clean,
-            &verify,
-            &features,
-            &matching,
-            format,
-            keep,
-            kept.as_deref(),
-        ),
+        } => commands::dedup(&run, &verify, format, keep, kept.as_deref()),
         Command::Eval {
-            input,
-            clean,
+            run,
             story,
-            features,
-            matching,
             format,
             labels,
             sweep,
             worst,
-        } => commands::eval(
-            &input,
-            &clean,
-            &story,
-            &features,
-            &matching,
-            format,
-            &labels,
-            sweep.as_deref(),
-            worst,
-        ),
+        } => commands::eval(&run, &story, format, &labels, sweep.as_deref(), worst),
         Command::Clean {
             input,
             clean,
@@ -288,26 +236,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             show_dropped,
         } => commands::clean(&input, &clean, format, show_dropped),
         Command::Similarity {
-            input,
-            clean,
+            run,
             story,
-            features,
-            matching,
             format,
             pairs,
             pairs_file,
             preset,
-        } => commands::similarity(
-            &input,
-            &clean,
-            &story,
-            &features,
-            &matching,
-            format,
-            pairs,
-            pairs_file.as_deref(),
-            preset,
-        ),
+        } => commands::similarity(&run, &story, format, pairs, pairs_file.as_deref(), preset),
         Command::Completions { shell } => commands::completions(shell),
         Command::Man => commands::man(),
     }

@@ -10,7 +10,7 @@ use samestory::read::{ReadParams, Sources};
 use samestory::verify::Measure;
 
 use crate::Failure;
-use crate::args::InputArgs;
+use crate::args::{InputArgs, RunArgs};
 use crate::progress::{Bar, thousands};
 
 /// Per-record problems printed on stderr before the rest are only counted (every one is
@@ -72,17 +72,27 @@ pub enum Job {
     Pair,
 }
 
+/// [`open`] and [`analyse`].
+pub fn open_and_analyse(
+    run: &RunArgs,
+    params: Params,
+    job: Job,
+) -> Result<(Analysis, Sources), Failure> {
+    let sources = open(&run.input, &params.read)?;
+    Ok((analyse(run, params, &sources, job)?, sources))
+}
+
 /// Analyse the inputs with progress, the optional explanation and the summary; check that
 /// the JSON fields named exist, and report (or with --strict refuse) skipped records.
 pub fn analyse(
-    input: &InputArgs,
+    run: &RunArgs,
     params: Params,
-    explain: bool,
     sources: &Sources,
     job: Job,
 ) -> Result<Analysis, Failure> {
+    let input = &run.input;
     let started = Instant::now();
-    if explain {
+    if run.matching.explain {
         explain_banding(&params);
     }
     let read = params.read.clone();
