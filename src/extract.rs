@@ -295,28 +295,30 @@ impl Pending {
 pub const MAX_HTML_DEPTH: usize = 512;
 
 /// Elements without an end tag: they never deepen the tree.
-fn is_void_element(name: &[u8]) -> bool {
-    matches!(
-        name,
-        b"area"
-            | b"base"
-            | b"br"
-            | b"col"
-            | b"embed"
-            | b"hr"
-            | b"img"
-            | b"input"
-            | b"link"
-            | b"meta"
-            | b"param"
-            | b"source"
-            | b"track"
-            | b"wbr"
-            | b"keygen"
-    )
+const VOID_ELEMENTS: &[&[u8]] = &[
+    b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input", b"link", b"meta", b"param",
+    b"source", b"track", b"wbr", b"keygen",
+];
+
+/// Elements whose content is raw text, holding no tags.
+const RAW_TEXT_ELEMENTS: &[&[u8]] = &[
+    b"script",
+    b"style",
+    b"textarea",
+    b"title",
+    b"xmp",
+    b"iframe",
+    b"noembed",
+    b"noframes",
+    b"plaintext",
+];
+
+/// Whether a tag name is one of `names`, ignoring ASCII case (no allocation per tag).
+fn name_in(name: &[u8], names: &[&[u8]]) -> bool {
+    names.iter().any(|n| name.eq_ignore_ascii_case(n))
 }
 
-/// One tag found by [`scan_tags`]: where it ends, and whether it opens (+1), closes (-1) or
+/// One tag found by [`scan_tag`]: where it ends, and whether it opens (+1), closes (-1) or
 /// leaves the depth alone (0).
 struct Tag {
     end: usize,
@@ -350,7 +352,7 @@ fn scan_tag(bytes: &[u8], at: usize) -> Option<Tag> {
         .iter()
         .position(|c| !c.is_ascii_alphanumeric())
         .map_or(bytes.len(), |p| name_start + p);
-    let name = bytes[name_start..name_end].to_ascii_lowercase();
+    let name = &bytes[name_start..name_end];
     // The end of the tag, skipping quoted attribute values.
     let mut i = name_end;
     let mut quote = None;
@@ -371,27 +373,16 @@ fn scan_tag(bytes: &[u8], at: usize) -> Option<Tag> {
         });
     }
     let self_closing = end >= 2 && bytes[end - 2] == b'/';
-    if is_void_element(&name) || self_closing {
+    if name_in(name, VOID_ELEMENTS) || self_closing {
         return Some(Tag {
             end,
             depth_change: 0,
         });
     }
-    if matches!(
-        name.as_slice(),
-        b"script"
-            | b"style"
-            | b"textarea"
-            | b"title"
-            | b"xmp"
-            | b"iframe"
-            | b"noembed"
-            | b"noframes"
-            | b"plaintext"
-    ) {
+    if name_in(name, RAW_TEXT_ELEMENTS) {
         // Raw text: its content holds no tags; jump to the end tag (left for the loop).
         let mut close = b"</".to_vec();
-        close.extend_from_slice(&name);
+        close.extend_from_slice(name);
         let body_end = find_ignore_case(bytes, end, &close).unwrap_or(bytes.len());
         return Some(Tag {
             end: body_end,
@@ -420,43 +411,56 @@ fn find_ignore_case(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
         .map(|p| from + p)
 }
 
-/// Every tag of a page, `(start, end, depth change, depth after)`, and the deepest naive
-/// nesting: one linear pass.
-fn tag_depths(bytes: &[u8]) -> (Vec<(usize, usize, i8, usize)>, usize) {
-    let mut depth: usize = 0;
-    let mut deepest = 0;
-    let mut i = 0;
-    let mut tags = Vec::new();
-    while let Some(p) = bytes[i..].iter().position(|&b| b == b'<') {
-        let at = i + p;
-        match scan_tag(bytes, at) {
-            Some(tag) => {
-                match tag.depth_change {
-                    1 => depth += 1,
-                    -1 => depth = depth.saturating_sub(1),
-                    _ => {}
-                }
-                deepest = deepest.max(depth);
-                tags.push((at, tag.end, tag.depth_change, depth));
-                i = tag.end.max(at + 1);
-            }
-            None => i = at + 1,
+/// The tags of a page in order, each as `(start, end, depth change, depth after)`, with
+/// the nesting depth counted naively from start and end tags: one linear pass, nothing held.
+struct TagDepths<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    depth: usize,
+}
+
+impl<'a> TagDepths<'a> {
+    fn new(bytes: &'a [u8]) -> TagDepths<'a> {
+        TagDepths {
+            bytes,
+            at: 0,
+            depth: 0,
         }
     }
-    (tags, deepest)
+}
+
+impl Iterator for TagDepths<'_> {
+    type Item = (usize, usize, i8, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let at = self.at + self.bytes[self.at..].iter().position(|&b| b == b'<')?;
+            let Some(tag) = scan_tag(self.bytes, at) else {
+                self.at = at + 1;
+                continue;
+            };
+            match tag.depth_change {
+                1 => self.depth += 1,
+                -1 => self.depth = self.depth.saturating_sub(1),
+                _ => {}
+            }
+            self.at = tag.end.max(at + 1);
+            return Some((at, tag.end, tag.depth_change, self.depth));
+        }
+    }
 }
 
 /// The page with every tag nested deeper than `max_depth` removed (their text stays), or
 /// `None` when it never gets that deep. Depth is counted naively from start and end tags,
 /// in one linear pass; pages this deep are machine-made, not hand-written.
 pub fn flatten_deep_nesting(html: &str, max_depth: usize) -> Option<String> {
-    let (tags, deepest) = tag_depths(html.as_bytes());
-    if deepest <= max_depth {
+    // Ordinary pages stop here, after one scan that holds nothing.
+    if TagDepths::new(html.as_bytes()).all(|(.., depth)| depth <= max_depth) {
         return None;
     }
     let mut out = String::with_capacity(html.len());
     let mut copied = 0;
-    for (start, end, change, depth_after) in tags {
+    for (start, end, change, depth_after) in TagDepths::new(html.as_bytes()) {
         // An opening tag past the cap, or a closing tag that closes one: dropped.
         let too_deep = match change {
             1 => depth_after > max_depth,
@@ -576,7 +580,10 @@ mod tests {
 
     /// The deepest naive nesting of a page (what [`flatten_deep_nesting`] bounds).
     fn depth(html: &str) -> usize {
-        tag_depths(html.as_bytes()).1
+        TagDepths::new(html.as_bytes())
+            .map(|(.., depth)| depth)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Issue 8: 100,000 nested `<div>`s took 31 s in the tree builder's scope checks, which

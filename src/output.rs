@@ -242,25 +242,30 @@ pub fn write_jsonl<T: Serialize>(out: &mut dyn Write, records: &[T]) -> io::Resu
     Ok(())
 }
 
-/// A table cell: control characters escaped (a newline in an id must not break the
-/// table), truncated to `width` characters.
+/// Control characters escaped (`\n`, `\t`, `\u{1b}`): a newline in an id must not break a
+/// table row.
+fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    s.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// A table cell: [`escape`]d, truncated to `width` characters.
 fn cell(s: &str, width: usize) -> String {
-    let s: String = if s.chars().any(char::is_control) {
-        s.chars()
-            .flat_map(|c| {
-                let escaped: Vec<char> = if c.is_control() {
-                    c.escape_default().collect()
-                } else {
-                    vec![c]
-                };
-                escaped
-            })
-            .collect()
-    } else {
-        s.to_string()
-    };
+    let s = escape(s);
     if s.chars().count() <= width {
-        s
+        s.into_owned()
     } else {
         let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
         t.push('…');
@@ -268,17 +273,9 @@ fn cell(s: &str, width: usize) -> String {
     }
 }
 
-/// Display width of a cell ([`cell`] before truncation).
+/// Display width of a cell before truncation.
 fn cell_width(s: &str) -> usize {
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().count()
-            } else {
-                1
-            }
-        })
-        .sum()
+    escape(s).chars().count()
 }
 
 /// Decimals needed to print every threshold of a sweep alike (at most 4).

@@ -282,21 +282,18 @@ fn read_ahead<T: Send, R: Send>(
 }
 
 /// Skip every record whose id an earlier record (in input order) already has, with reason
-/// `repeated id, first at PATH:LINE`: output lines must be told apart by id. Returns how
-/// many were skipped.
-fn skip_repeated_ids(docs: &mut [Doc]) -> usize {
-    let by_id = ids_in_order(docs);
+/// `repeated id, first at PATH:LINE`: output lines must be told apart by id. `by_id` is
+/// [`ids_in_order`] of `docs`.
+fn skip_repeated_ids(docs: &mut [Doc], by_id: &[u32]) {
     let runs: Vec<&[u32]> = by_id
         .chunk_by(|&a, &b| docs[a as usize].id == docs[b as usize].id)
         .filter(|run| run.len() > 1)
         .collect();
-    let mut repeated = 0;
     for run in runs {
         // `ids_in_order` breaks ties by input position: the run's first is the earliest.
         let first = docs[run[0] as usize].origin.to_string();
         for &d in &run[1..] {
             let doc = &mut docs[d as usize];
-            repeated += 1;
             if matches!(
                 doc.skipped,
                 Some(SkipReason::Unreadable(_) | SkipReason::TooLarge(_))
@@ -309,7 +306,6 @@ fn skip_repeated_ids(docs: &mut [Doc]) -> usize {
             doc.content = 0;
         }
     }
-    repeated
 }
 
 /// A configured pipeline.
@@ -471,24 +467,18 @@ impl Pipeline {
     /// `dedup`, the smallest id in `clusters`) stands for the group in LSH and verification;
     /// a million copies of one page cost one bucket entry, not a million.
     pub fn mark_copies(&self, docs: &mut [Doc]) {
-        skip_repeated_ids(docs);
+        let by_id = ids_in_order(docs);
+        skip_repeated_ids(docs, &by_id);
         for d in docs.iter_mut() {
             d.copy_of = None;
         }
-        let rank = ranks(docs);
+        let rank = rank_of(&by_id);
         let mut signed: Vec<u32> = (0..docs.len() as u32)
             .filter(|&d| docs[d as usize].signature.is_some())
             .collect();
-        let founds_first = |a: u32, b: u32| {
-            let (x, y) = (&docs[a as usize], &docs[b as usize]);
-            match self.params.mode {
-                Mode::Dedup(Keep::First) => a.cmp(&b),
-                Mode::Dedup(Keep::Longest) => y
-                    .text_len
-                    .cmp(&x.text_len)
-                    .then(rank[a as usize].cmp(&rank[b as usize])),
-                Mode::Clusters => rank[a as usize].cmp(&rank[b as usize]),
-            }
+        let founds_first = |a: u32, b: u32| match self.params.mode {
+            Mode::Dedup(keep) => dedup_order(docs, &rank, keep, a, b),
+            Mode::Clusters => rank[a as usize].cmp(&rank[b as usize]),
         };
         signed.par_sort_unstable_by(|&a, &b| {
             docs[a as usize]
@@ -695,15 +685,9 @@ impl Pipeline {
         };
         let order: Vec<u32> = match self.params.mode {
             Mode::Clusters => cluster::order_by_degree(&adj, &copies, &rank),
-            Mode::Dedup(Keep::First) => (0..n as u32).collect(),
-            Mode::Dedup(Keep::Longest) => {
+            Mode::Dedup(keep) => {
                 let mut o: Vec<u32> = (0..n as u32).collect();
-                o.sort_by(|&a, &b| {
-                    docs[b as usize]
-                        .text_len
-                        .cmp(&docs[a as usize].text_len)
-                        .then(rank[a as usize].cmp(&rank[b as usize]))
-                });
+                o.sort_by(|&a, &b| dedup_order(docs, &rank, keep, a, b));
                 o
             }
         };
@@ -772,11 +756,29 @@ impl Pipeline {
 
 /// Each document's position in [`ids_in_order`].
 fn ranks(docs: &[Doc]) -> Vec<u32> {
-    let mut rank = vec![0u32; docs.len()];
-    for (r, d) in ids_in_order(docs).into_iter().enumerate() {
+    rank_of(&ids_in_order(docs))
+}
+
+/// Each document's position in `by_id`.
+fn rank_of(by_id: &[u32]) -> Vec<u32> {
+    let mut rank = vec![0u32; by_id.len()];
+    for (r, &d) in by_id.iter().enumerate() {
         rank[d as usize] = r as u32;
     }
     rank
+}
+
+/// The order in which `dedup` lets documents found groups, the kept copy first: input order
+/// (`--keep first`), or the longest cleaned text with ties to the smallest id. The leader of
+/// a group of exact copies is chosen by the same rule, so it is the copy that is kept.
+fn dedup_order(docs: &[Doc], rank: &[u32], keep: Keep, a: u32, b: u32) -> std::cmp::Ordering {
+    match keep {
+        Keep::First => a.cmp(&b),
+        Keep::Longest => docs[b as usize]
+            .text_len
+            .cmp(&docs[a as usize].text_len)
+            .then(rank[a as usize].cmp(&rank[b as usize])),
+    }
 }
 
 #[cfg(test)]

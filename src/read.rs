@@ -51,6 +51,15 @@ impl InputFormat {
     }
 }
 
+/// The format and compression of an input named explicitly (a file argument or a name in
+/// memory): by extension, forced by `params.format`, plain text when the name says nothing.
+fn named_format(path: &Path, params: &ReadParams) -> (InputFormat, bool) {
+    match InputFormat::from_path(path) {
+        Some((found, gzip)) => (params.format.unwrap_or(found), gzip),
+        None => (params.format.unwrap_or(InputFormat::Text), false),
+    }
+}
+
 /// Default of [`ReadParams::max_document_bytes`] and [`ReadParams::max_record_bytes`]:
 /// 64 MiB, far above any news page, far below what would strain memory.
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
@@ -289,9 +298,7 @@ impl Sources {
                         walk_dir(path, params, &mut sources);
                         continue;
                     }
-                    let (format, gzip) = InputFormat::from_path(path)
-                        .map(|(f, gz)| (params.format.unwrap_or(f), gz))
-                        .unwrap_or((params.format.unwrap_or(InputFormat::Text), false));
+                    let (format, gzip) = named_format(path, params);
                     let data = if meta.is_file() {
                         Data::File
                     } else {
@@ -327,9 +334,7 @@ impl Sources {
             .into_iter()
             .map(|(name, bytes)| {
                 let path = PathBuf::from(&name);
-                let (format, gzip) = InputFormat::from_path(&path)
-                    .map(|(f, gz)| (params.format.unwrap_or(f), gz))
-                    .unwrap_or((params.format.unwrap_or(InputFormat::Text), false));
+                let (format, gzip) = named_format(&path, params);
                 Source {
                     path,
                     id: name,
@@ -642,13 +647,7 @@ impl Iterator for Records<'_> {
             }
             let source = self.sources.sources.get(self.next_source)?;
             self.next_source += 1;
-            let opened = match &source.data {
-                Data::Broken(message) => {
-                    Err(Error::new(ErrorKind::Io, message.clone()).with_path(&source.path))
-                }
-                _ => self.open(source),
-            };
-            let reader = match opened {
+            let reader = match self.open(source) {
                 Ok(reader) => reader,
                 Err(error) => {
                     self.position += 1;
@@ -748,24 +747,12 @@ fn read_whole(source: &Source, mut reader: Box<dyn BufRead + Send + '_>, limit: 
         let size = limit + 1 + rest;
         return skipped(too_large(size, rest < MAX_BYTES_COUNTED, limit, "document"));
     }
-    let content = match source.format {
-        InputFormat::Html => Content::Html(bytes),
-        _ => {
-            let (text, replaced) = match decode_text(bytes) {
-                Ok(decoded) => decoded,
-                Err(error) => return skipped(error),
-            };
-            return Record::Document {
-                origin,
-                document: RawDocument {
-                    id: source.id.clone(),
-                    title: None,
-                    content: Content::Text(text),
-                    raw: None,
-                    replaced,
-                },
-            };
-        }
+    let (content, replaced) = match source.format {
+        InputFormat::Html => (Content::Html(bytes), 0),
+        _ => match decode_text(bytes) {
+            Ok((text, replaced)) => (Content::Text(text), replaced),
+            Err(error) => return skipped(error),
+        },
     };
     Record::Document {
         origin,
@@ -774,7 +761,7 @@ fn read_whole(source: &Source, mut reader: Box<dyn BufRead + Send + '_>, limit: 
             title: None,
             content,
             raw: None,
-            replaced: 0,
+            replaced,
         },
     }
 }
@@ -802,7 +789,12 @@ pub fn decode_text(bytes: Vec<u8>) -> Result<(String, usize)> {
             format!("binary content (a NUL byte at byte {at}), not text"),
         ));
     }
-    let invalid: usize = body.utf8_chunks().map(|c| c.invalid().len()).sum();
+    // Undecodable bytes, and the sequences of them (each becomes one U+FFFD).
+    let (invalid, replaced) = body
+        .utf8_chunks()
+        .map(|c| c.invalid().len())
+        .filter(|&n| n > 0)
+        .fold((0, 0), |(bytes, runs), n| (bytes + n, runs + 1));
     if invalid == 0 {
         let mut bytes = bytes;
         if bytes.starts_with(b"\xEF\xBB\xBF") {
@@ -820,10 +812,6 @@ pub fn decode_text(bytes: Vec<u8>) -> Result<(String, usize)> {
             ),
         ));
     }
-    let replaced = body
-        .utf8_chunks()
-        .filter(|chunk| !chunk.invalid().is_empty())
-        .count();
     Ok((String::from_utf8_lossy(body).into_owned(), replaced))
 }
 

@@ -27,6 +27,10 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// One sentence of prose that the cleaner keeps whole.
+const PROSE: &str = "The minister said that the visit was aimed at the ties of the two countries, \
+                     and that it would be the first of many such trips.";
+
 fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
@@ -88,11 +92,7 @@ mod summaries {
     #[test]
     fn issue12_plurals_read_right() {
         let dir = tempfile::tempdir().unwrap();
-        write(
-            dir.path(),
-            "one.txt",
-            "The minister said that the visit was aimed at the ties of the two countries, and that it would be the first of many such trips.",
-        );
+        write(dir.path(), "one.txt", PROSE);
         let (code, _, err) = run(&["dedup", dir.path().to_str().unwrap()]);
         assert_eq!(code, 0);
         assert!(err.contains("1 document: 1 kept, 0 duplicates"), "{err}");
@@ -152,7 +152,7 @@ mod listings {
     #[test]
     fn issue12_tables_escape_control_characters() {
         let dir = tempfile::tempdir().unwrap();
-        let text = "The minister said that the visit was aimed at the ties of the two countries, and that it would be the first of many such trips.";
+        let text = PROSE;
         let body = format!(
             "{}\n{}\n",
             serde_json::json!({"id": "a\nb", "text": text}),
@@ -194,7 +194,7 @@ mod listings {
     #[test]
     fn issue12_csv_has_a_header_and_rfc4180_quoting() {
         let dir = tempfile::tempdir().unwrap();
-        let text = "The minister said that the visit was aimed at the ties of the two countries, and that it would be the first of many such trips.";
+        let text = PROSE;
         let body = format!(
             "{}\n{}\n",
             serde_json::json!({"id": "a, \"quoted\"", "text": text}),

@@ -76,6 +76,14 @@ fn records(n: usize, text: impl Fn(usize) -> String) -> String {
         .collect()
 }
 
+/// JSON Lines of `(id, text)` records, one a line.
+fn jsonl(records: &[(&str, &str)]) -> String {
+    records
+        .iter()
+        .map(|(id, text)| format!("{}\n", record(id, text)))
+        .collect()
+}
+
 fn record(id: &str, text: &str) -> String {
     serde_json::json!({"id": id, "text": text}).to_string()
 }
@@ -101,7 +109,7 @@ mod outputs {
     #[test]
     fn issue9_kept_file_that_is_the_input_is_refused_and_left_intact() {
         let dir = tempfile::tempdir().unwrap();
-        let body = format!("{}\n{}\n", record("a", &story(1)), record("b", &story(1)));
+        let body = jsonl(&[("a", &story(1)), ("b", &story(1))]);
         let input = write(dir.path(), "copy.jsonl", &body);
         let (code, out, err) = run(&["dedup", s(&input), "--kept", s(&input)]);
         assert_eq!(code, 2, "{err}");
@@ -126,12 +134,7 @@ mod outputs {
         let input = write(
             dir.path(),
             "in.jsonl",
-            format!(
-                "{}\n{}\n{}\n",
-                record("a", &story(1)),
-                record("b", &story(1)),
-                record("c", &story(2))
-            ),
+            jsonl(&[("a", &story(1)), ("b", &story(1)), ("c", &story(2))]),
         );
         let out_dir = tempfile::tempdir().unwrap();
         let kept = out_dir.path().join("kept.jsonl");
@@ -468,12 +471,7 @@ mod ids {
         let input = write(
             dir.path(),
             "rep.jsonl",
-            format!(
-                "{}\n{}\n{}\n",
-                record("a", &story(1)),
-                record("b", &story(2)),
-                record("a", &story(1))
-            ),
+            jsonl(&[("a", &story(1)), ("b", &story(2)), ("a", &story(1))]),
         );
         let (code, out, err) = run(&["dedup", s(&input)]);
         assert_eq!(code, 0, "{err}");
@@ -657,16 +655,9 @@ mod blowups {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), Default::default());
         gz.write_all("bomb ".repeat(100_000).as_bytes()).unwrap();
         write(dir.path(), "bomb.txt.gz", gz.finish().unwrap());
-        let long = record("long", &"x ".repeat(20_000));
-        write(
-            dir.path(),
-            "feed.jsonl",
-            format!(
-                "{}\n{long}\n{}\n",
-                record("r1", &story(2)),
-                record("r3", &story(3))
-            ),
-        );
+        let long = "x ".repeat(20_000);
+        let feed = jsonl(&[("r1", &story(2)), ("long", &long), ("r3", &story(3))]);
+        write(dir.path(), "feed.jsonl", feed);
         let (code, out, err) = run(&[
             "dedup",
             "--max-document-bytes",
