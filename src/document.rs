@@ -77,6 +77,9 @@ pub struct Doc {
     /// one of the group that founds first. Set by the pipeline before LSH; only the first
     /// of a group is banded and verified, and its copies follow it into its cluster.
     pub copy_of: Option<u32>,
+    /// Event features ([`crate::events`]), when the run computes them
+    /// ([`Params::events`]); `None` for skipped documents.
+    pub event: Option<Box<crate::events::EventDoc>>,
 }
 
 /// A document between preparation and signing: its blocks and the cleaner's verdicts.
@@ -152,10 +155,15 @@ pub fn prepare(
         vec![Verdict::Keep; page.blocks.len()]
     };
     let replaced = doc.replaced + usize::from(page.lossy);
+    // A page without a title (text files, JSON without one): its headline, if found.
+    let title = page
+        .title
+        .clone()
+        .or_else(|| crate::events::find_title(&page.blocks, &verdicts, language));
     Prepared {
         replaced,
         id: doc.id.clone(),
-        title: page.title.clone(),
+        title,
         origin,
         page,
         verdicts,
@@ -208,6 +216,7 @@ pub(crate) fn sign_parts(p: &Prepared, params: &Params) -> (Doc, Vec<u32>) {
         skipped: None,
         content: 0,
         copy_of: None,
+        event: None,
         replaced: p.replaced,
     };
     if let Some(reason) = &p.unreadable {
@@ -245,6 +254,15 @@ pub(crate) fn sign_parts(p: &Prepared, params: &Params) -> (Doc, Vec<u32>) {
         doc.skipped = Some(SkipReason::TooShort);
     } else {
         doc.content = content_key(&words);
+        if params.events {
+            doc.event = Some(Box::new(crate::events::features(
+                &p.page.blocks,
+                &p.verdicts,
+                p.title.as_deref(),
+                p.page.date.as_deref(),
+                p.language,
+            )));
+        }
     }
     (doc, raw)
 }

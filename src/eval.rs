@@ -150,6 +150,14 @@ pub struct Report {
     pub f1: f64,
     /// Adjusted Rand index.
     pub ari: f64,
+    /// B-cubed precision: per labelled page, the share of its predicted cluster that has its
+    /// label, averaged over pages.
+    pub b3_precision: f64,
+    /// B-cubed recall: per labelled page, the share of its label's pages in its predicted
+    /// cluster, averaged over pages.
+    pub b3_recall: f64,
+    /// B-cubed F1.
+    pub b3_f1: f64,
     /// Worst wrong merges, most wrong pairs first.
     pub merges: Vec<Merge>,
     /// Worst splits, most missed pairs first.
@@ -160,19 +168,51 @@ fn pairs(n: u64) -> u64 {
     n * n.saturating_sub(1) / 2
 }
 
-/// Score an analysis against labels, listing at most `worst` merges and splits.
+/// Score an analysis's copy clusters against labels, listing at most `worst` merges and
+/// splits.
 pub fn evaluate(analysis: &Analysis, labels: &Labels, threshold: f64, worst: usize) -> Report {
-    // Predicted cluster per document: clusters of the analysis; unclustered documents
-    // (skipped ones) are singletons.
+    let groups: Vec<(u32, Vec<u32>)> = analysis
+        .clusters
+        .iter()
+        .map(|c| (c.representative, c.members.iter().map(|m| m.0).collect()))
+        .collect();
+    evaluate_groups(analysis, &groups, labels, threshold, worst)
+}
+
+/// Score the events of an analysis against labels.
+pub fn evaluate_events(
+    analysis: &Analysis,
+    events: &crate::events::Events,
+    labels: &Labels,
+    threshold: f64,
+    worst: usize,
+) -> Report {
+    let groups: Vec<(u32, Vec<u32>)> = events
+        .events
+        .iter()
+        .map(|e| (e.representative, e.members.iter().map(|m| m.0).collect()))
+        .collect();
+    evaluate_groups(analysis, &groups, labels, threshold, worst)
+}
+
+/// Score groups `(representative, members)` of an analysis's documents against labels;
+/// documents in no group (skipped ones) count as singletons.
+pub fn evaluate_groups(
+    analysis: &Analysis,
+    groups: &[(u32, Vec<u32>)],
+    labels: &Labels,
+    threshold: f64,
+    worst: usize,
+) -> Report {
     let n = analysis.docs.len();
     let mut predicted = vec![usize::MAX; n];
-    for (c, cluster) in analysis.clusters.iter().enumerate() {
-        for &(d, _) in &cluster.members {
+    for (c, (_, members)) in groups.iter().enumerate() {
+        for &d in members {
             predicted[d as usize] = c;
         }
     }
     let unclustered = predicted.iter_mut().filter(|p| **p == usize::MAX);
-    for (next, p) in (analysis.clusters.len()..).zip(unclustered) {
+    for (next, p) in (groups.len()..).zip(unclustered) {
         *p = next;
     }
     let mut story_index: AHashMap<&str, usize> = AHashMap::new();
@@ -218,6 +258,23 @@ pub fn evaluate(analysis: &Analysis, labels: &Labels, threshold: f64, worst: usi
     } else {
         (tp as f64 - expected) / (max - expected)
     };
+    let pages = labelled.len() as f64;
+    let (mut b3p, mut b3r) = (0.0, 0.0);
+    for (&(p, s), &c) in &cells {
+        let c = c as f64;
+        b3p += c * c / by_pred[&p] as f64;
+        b3r += c * c / by_story[s] as f64;
+    }
+    let (b3_precision, b3_recall) = if pages == 0.0 {
+        (0.0, 0.0)
+    } else {
+        (b3p / pages, b3r / pages)
+    };
+    let b3_f1 = if b3_precision + b3_recall == 0.0 {
+        0.0
+    } else {
+        2.0 * b3_precision * b3_recall / (b3_precision + b3_recall)
+    };
 
     // Merges and splits, from the contingency cells.
     let mut pred_stories: AHashMap<usize, Vec<(usize, u64)>> = AHashMap::new();
@@ -227,10 +284,9 @@ pub fn evaluate(analysis: &Analysis, labels: &Labels, threshold: f64, worst: usi
         story_parts[s].push(c);
     }
     let rep_of = |p: usize| {
-        analysis
-            .clusters
+        groups
             .get(p)
-            .map(|c| analysis.docs[c.representative as usize].id.clone())
+            .map(|g| analysis.docs[g.0 as usize].id.clone())
             .unwrap_or_default()
     };
     let mut merges: Vec<Merge> = pred_stories
@@ -291,6 +347,9 @@ pub fn evaluate(analysis: &Analysis, labels: &Labels, threshold: f64, worst: usi
         recall,
         f1,
         ari,
+        b3_precision,
+        b3_recall,
+        b3_f1,
         merges,
         splits,
     }
@@ -314,6 +373,53 @@ mod tests {
         assert!(err.to_string().contains("no \"id\" column"));
         let err = Labels::parse("id\tcluster\nonly-one-field\n").unwrap_err();
         assert!(err.to_string().starts_with("2:") || err.line() == Some(2));
+    }
+
+    #[test]
+    fn b_cubed_of_a_known_clustering() {
+        // Gold {a,b,c} {d}; predicted {a,b} {c,d}. Pairwise: 1 true pair of 2 predicted, of 3
+        // gold. B³ precision: a,b 1; c,d 1/2 → 0.75; recall: a,b 2/3; c 1/3; d 1 → 2/3.
+        let labels = Labels::parse("id\tcluster\na\tX\nb\tX\nc\tX\nd\tY\n").unwrap();
+        let docs: Vec<crate::document::Doc> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|id| crate::document::Doc {
+                id: id.to_string(),
+                title: None,
+                origin: crate::read::Origin {
+                    path: "x".into(),
+                    line: None,
+                },
+                text_len: 0,
+                shingles: Default::default(),
+                signature: None,
+                skipped: None,
+                content: 0,
+                replaced: 0,
+                copy_of: None,
+                event: None,
+            })
+            .collect();
+        let analysis = Analysis {
+            docs,
+            edges: Vec::new(),
+            clusters: Vec::new(),
+            lsh: crate::lsh::LshParams { bands: 1, rows: 1 },
+            cleaning: crate::params::Cleaning::None,
+            stats: Default::default(),
+        };
+        let r = evaluate_groups(
+            &analysis,
+            &[(0, vec![0, 1]), (2, vec![2, 3])],
+            &labels,
+            0.0,
+            5,
+        );
+        assert!((r.precision - 0.5).abs() < 1e-12);
+        assert!((r.recall - 1.0 / 3.0).abs() < 1e-12);
+        assert!((r.b3_precision - 0.75).abs() < 1e-12);
+        assert!((r.b3_recall - 2.0 / 3.0).abs() < 1e-12);
+        let f = 2.0 * 0.75 * (2.0 / 3.0) / (0.75 + 2.0 / 3.0);
+        assert!((r.b3_f1 - f).abs() < 1e-12);
     }
 
     #[test]

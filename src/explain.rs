@@ -144,6 +144,7 @@ mod tests {
         let raw = RawDocument {
             id: "x".into(),
             title: None,
+            date: None,
             content: Content::Text(text.into()),
             raw: None,
             replaced: 0,

@@ -48,6 +48,8 @@ pub struct Page {
     pub title: Option<String>,
     /// The blocks in reading order.
     pub blocks: Vec<Block>,
+    /// The publication date as the input or the page's metadata gives it (unparsed).
+    pub date: Option<String>,
     /// Whether the page bytes had to be decoded with replacement characters.
     pub lossy: bool,
 }
@@ -64,12 +66,16 @@ pub fn extract(doc: &RawDocument, sentences: bool) -> Page {
         Content::Text(text) => Page {
             title: doc.title.clone(),
             blocks: text_blocks(text, sentences),
+            date: doc.date.clone(),
             lossy: false,
         },
         Content::Html(bytes) => {
             let mut page = html_page(bytes);
             if doc.title.is_some() {
                 page.title = doc.title.clone();
+            }
+            if doc.date.is_some() {
+                page.date = doc.date.clone();
             }
             page
         }
@@ -82,6 +88,7 @@ pub fn whole(doc: &RawDocument) -> Page {
     match &doc.content {
         Content::Text(text) => Page {
             title: doc.title.clone(),
+            date: doc.date.clone(),
             blocks: if text.trim().is_empty() {
                 Vec::new()
             } else {
@@ -478,6 +485,31 @@ pub fn flatten_deep_nesting(html: &str, max_depth: usize) -> Option<String> {
     Some(out)
 }
 
+/// The publication date a `<meta>` element gives (`article:published_time`,
+/// `datePublished`, `pubdate`, Dublin Core and the like), unparsed.
+fn meta_date(el: &scraper::node::Element) -> Option<String> {
+    const NAMES: [&str; 10] = [
+        "article:published_time",
+        "og:article:published_time",
+        "datepublished",
+        "pubdate",
+        "publishdate",
+        "publish-date",
+        "dc.date",
+        "dc.date.issued",
+        "date",
+        "parsely-pub-date",
+    ];
+    let key = ["property", "name", "itemprop"]
+        .iter()
+        .find_map(|a| el.attr(a))?
+        .to_ascii_lowercase();
+    NAMES
+        .contains(&key.as_str())
+        .then(|| el.attr("content").map(str::to_string))
+        .flatten()
+}
+
 /// Parse an HTML page into title and blocks.
 pub fn html_page(bytes: &[u8]) -> Page {
     let (text, lossy) = decode_html(bytes);
@@ -488,6 +520,7 @@ pub fn html_page(bytes: &[u8]) -> Page {
     let html = scraper::Html::parse_document(&text);
     let mut blocks = Vec::new();
     let mut title = None;
+    let mut date: Option<String> = None;
     let mut pending = Pending::default();
     let mut skip_depth = 0usize;
     let mut link_depth = 0usize;
@@ -506,6 +539,9 @@ pub fn html_page(bytes: &[u8]) -> Page {
                         if !t.is_empty() {
                             title = Some(t);
                         }
+                    }
+                    if name == "meta" && date.is_none() {
+                        date = meta_date(el);
                     }
                     if skip_depth > 0 || is_skipped_element(name) {
                         skip_depth += 1;
@@ -565,6 +601,7 @@ pub fn html_page(bytes: &[u8]) -> Page {
     Page {
         title,
         blocks,
+        date,
         lossy,
     }
 }

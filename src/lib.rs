@@ -22,7 +22,8 @@
 //! [`document`] chains the per-document stages (1–6) for one record, [`params`] holds the
 //! parameters of a run and its two presets, and [`pipeline`] runs everything in order and is
 //! the only place that runs work in parallel;
-//! [`eval`] scores its clusters against gold labels, and [`explain`] shows why two pages
+//! [`events`] groups the copy clusters into events (reports of one event by different
+//! outlets) with its own features; [`eval`] scores its clusters against gold labels, and [`explain`] shows why two pages
 //! match.
 //!
 //! # Example
@@ -54,6 +55,7 @@ pub mod cluster;
 pub mod document;
 pub mod error;
 pub mod eval;
+pub mod events;
 pub mod explain;
 pub mod extract;
 pub mod lsh;

@@ -57,6 +57,238 @@ pub struct ClusterRecord {
     pub reason: Option<String>,
 }
 
+/// One member of an event.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EventMember {
+    /// Document id.
+    pub id: String,
+    /// Title, or `null` when unknown.
+    pub title: Option<String>,
+    /// Event score of this member against the representative (1 for the representative).
+    pub similarity: f64,
+    /// The copy cluster (story) the member belongs to: the `cluster` number that
+    /// `samestory clusters --all` gives it at the copy level.
+    pub story: usize,
+}
+
+/// One line of `samestory clusters --level events` output: the shape of a
+/// [`ClusterRecord`], plus each member's `story` and the event's `terms`.
+///
+/// # Wire format
+///
+/// ```json
+/// {"cluster": 1, "size": 3, "representative": "003.txt",
+///  "members": [{"id": "003.txt", "title": "...", "similarity": 1.0, "story": 1}, ...],
+///  "status": "cluster", "terms": ["Xi Jinping", "Vladimir Putin", "video", ...]}
+/// ```
+///
+/// - `cluster`: 1-based position, largest event first, then by representative id.
+/// - `representative`: the event's centre, the member that best matches the others;
+///   `similarity` is each member's event score against it.
+/// - `members`: representative first, then by similarity descending, then by id; copies
+///   of one story sit together.
+/// - `terms`: the names and words that define the event, most telling first.
+/// - `status`: `cluster` (2+ pages), `single` or `skipped` (with `--all`), as for copies.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EventRecord {
+    /// 1-based event number.
+    pub cluster: usize,
+    /// Number of pages.
+    pub size: usize,
+    /// Representative document id.
+    pub representative: String,
+    /// Members, representative first.
+    pub members: Vec<EventMember>,
+    /// `cluster`, `single` or `skipped`.
+    pub status: &'static str,
+    /// The terms that define the event.
+    pub terms: Vec<String>,
+    /// Why a `skipped` document was not signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Event records, `all` including single pages and skipped documents (every input
+/// document then appears exactly once).
+pub fn event_records(
+    analysis: &Analysis,
+    events: &crate::events::Events,
+    all: bool,
+) -> Vec<EventRecord> {
+    let member = |d: u32, s: f64, story: usize| {
+        let doc = &analysis.docs[d as usize];
+        EventMember {
+            id: doc.id.clone(),
+            title: doc.title.clone(),
+            similarity: round(s),
+            story,
+        }
+    };
+    let mut records: Vec<EventRecord> = events
+        .events
+        .iter()
+        .filter(|e| all || e.members.len() > 1)
+        .enumerate()
+        .map(|(i, e)| EventRecord {
+            cluster: i + 1,
+            size: e.members.len(),
+            representative: analysis.docs[e.representative as usize].id.clone(),
+            members: e
+                .members
+                .iter()
+                .map(|&(d, s, story)| member(d, s, story + 1))
+                .collect(),
+            status: if e.members.len() > 1 {
+                "cluster"
+            } else {
+                "single"
+            },
+            terms: e.terms.clone(),
+            reason: None,
+        })
+        .collect();
+    if all {
+        let stories = analysis.clusters.len();
+        let mut skipped = 0;
+        for (d, doc) in analysis.docs.iter().enumerate() {
+            if let Some(reason) = &doc.skipped {
+                skipped += 1;
+                records.push(EventRecord {
+                    cluster: records.len() + 1,
+                    size: 1,
+                    representative: doc.id.clone(),
+                    members: vec![member(d as u32, 1.0, stories + skipped)],
+                    status: "skipped",
+                    terms: Vec::new(),
+                    reason: Some(reason.message()),
+                });
+            }
+        }
+    }
+    records
+}
+
+/// The event link of two pages for people: score, dates, shared terms.
+pub fn write_event_link(out: &mut dyn Write, link: &crate::events::EventLink) -> io::Result<()> {
+    let date = |d: &Option<String>| d.clone().unwrap_or_else(|| "unknown".to_string());
+    writeln!(
+        out,
+        "\nevent score {:.3} (cosine {:.3} × date factor {:.3}; dates {} and {})",
+        link.score,
+        link.cosine,
+        link.date_factor,
+        date(&link.dates.0),
+        date(&link.dates.1)
+    )?;
+    if link.terms.is_empty() {
+        writeln!(out, "no shared names or telling words")?;
+    } else {
+        let terms: Vec<String> = link
+            .terms
+            .iter()
+            .map(|(t, c)| format!("{t} ({c:.3})"))
+            .collect();
+        writeln!(out, "linked by: {}", terms.join(", "))?;
+    }
+    Ok(())
+}
+
+/// A readable table of events: one row per member, each event's stories indented under
+/// it, its terms on its first row.
+pub fn write_event_table(out: &mut dyn Write, records: &[EventRecord]) -> io::Result<()> {
+    let id_width = records
+        .iter()
+        .flat_map(|r| r.members.iter().map(|m| cell_width(&m.id) + 2))
+        .max()
+        .unwrap_or(2)
+        .clamp(2, 50);
+    writeln!(
+        out,
+        "{:>5}  {:>4}  {:>5}  {:<id_width$}  {:>5}  title",
+        "event", "size", "story", "id", "score"
+    )?;
+    for r in records {
+        if !r.terms.is_empty() {
+            writeln!(
+                out,
+                "{:>5}  {:>4}  terms: {}",
+                r.cluster,
+                r.size,
+                r.terms.join(", ")
+            )?;
+        }
+        let mut last_story = None;
+        for (i, m) in r.members.iter().enumerate() {
+            let (num, size) = if i == 0 && r.terms.is_empty() {
+                (r.cluster.to_string(), r.size.to_string())
+            } else {
+                (String::new(), String::new())
+            };
+            let story = if last_story == Some(m.story) {
+                String::new()
+            } else {
+                m.story.to_string()
+            };
+            let indent = if last_story == Some(m.story) {
+                "    "
+            } else {
+                "  "
+            };
+            last_story = Some(m.story);
+            let score = match (i, r.status) {
+                (0, "skipped") => "skip".to_string(),
+                (0, _) => "rep".to_string(),
+                _ => format!("{:.3}", m.similarity),
+            };
+            let title = match (&r.reason, i) {
+                (Some(reason), 0) => reason.as_str(),
+                _ => m.title.as_deref().unwrap_or(""),
+            };
+            let id = format!(
+                "{indent}{}",
+                cell(&m.id, id_width.saturating_sub(indent.len()))
+            );
+            let line = format!(
+                "{num:>5}  {size:>4}  {story:>5}  {id:<id_width$}  {score:>5}  {}",
+                cell(title, 60)
+            );
+            writeln!(out, "{}", line.trim_end())?;
+        }
+    }
+    Ok(())
+}
+
+/// CSV of events: one row per member.
+pub fn write_event_csv(out: &mut dyn Write, records: &[EventRecord]) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "event",
+        "size",
+        "status",
+        "story",
+        "id",
+        "title",
+        "similarity",
+        "terms",
+    ])?;
+    for r in records {
+        for m in &r.members {
+            w.write_record([
+                r.cluster.to_string(),
+                r.size.to_string(),
+                r.status.to_string(),
+                m.story.to_string(),
+                m.id.clone(),
+                m.title.clone().unwrap_or_default(),
+                m.similarity.to_string(),
+                r.terms.join("; "),
+            ])?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
 /// What `dedup` decided for one document.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -138,6 +370,10 @@ pub struct PairRecord {
     pub shingles_b: usize,
     /// `page`, `corpus` or `none`.
     pub cleaning: &'static str,
+    /// The events-level score ([`crate::events`]): whether the two pages report one event,
+    /// also in different words. Present when the run computed event features.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<f64>,
 }
 
 /// Round a score for output: 4 decimals is what a person reads and keeps JSON short.
@@ -230,6 +466,7 @@ pub fn pair_record(analysis: &Analysis, a: u32, b: u32) -> PairRecord {
         shingles_a: analysis.shingles(a).len(),
         shingles_b: analysis.shingles(b).len(),
         cleaning: analysis.cleaning.as_str(),
+        event: None,
     }
 }
 
@@ -368,15 +605,22 @@ pub fn write_dedup_table(out: &mut dyn Write, records: &[DedupRecord]) -> io::Re
 
 /// A readable table of pairs.
 pub fn write_pair_table(out: &mut dyn Write, records: &[PairRecord]) -> io::Result<()> {
+    let events = records.iter().any(|r| r.event.is_some());
+    let event_head = if events { "     event" } else { "" };
     writeln!(
         out,
-        "{:>8}  {:>8}  {:>8}  {:>8}  a / b",
+        "{:>8}  {:>8}  {:>8}  {:>8}{event_head}  a / b",
         "jaccard", "cont(a)", "cont(b)", "minhash"
     )?;
     for r in records {
+        let event = match r.event {
+            Some(e) if events => format!("  {e:>8.4}"),
+            _ if events => format!("  {:>8}", "-"),
+            _ => String::new(),
+        };
         writeln!(
             out,
-            "{:>8.4}  {:>8.4}  {:>8.4}  {:>8.4}  {}  {}",
+            "{:>8.4}  {:>8.4}  {:>8.4}  {:>8.4}{event}  {}  {}",
             r.jaccard,
             r.containment_a,
             r.containment_b,
@@ -404,6 +648,11 @@ pub fn write_eval_report(out: &mut dyn Write, r: &crate::eval::Report) -> io::Re
         r.recall,
         r.f1,
         r.ari
+    )?;
+    writeln!(
+        out,
+        "B-cubed   precision {:.4}  recall {:.4}  F1 {:.4}",
+        r.b3_precision, r.b3_recall, r.b3_f1
     )?;
     if !r.merges.is_empty() {
         writeln!(
@@ -443,16 +692,16 @@ pub fn write_eval_report(out: &mut dyn Write, r: &crate::eval::Report) -> io::Re
 pub fn write_sweep_table(out: &mut dyn Write, reports: &[crate::eval::Report]) -> io::Result<()> {
     writeln!(
         out,
-        "{:>9}  {:>9}  {:>6}  {:>6}  {:>6}  {:>8}",
-        "threshold", "precision", "recall", "F1", "ARI", "clusters"
+        "{:>9}  {:>9}  {:>6}  {:>6}  {:>6}  {:>6}  {:>8}",
+        "threshold", "precision", "recall", "F1", "ARI", "B3 F1", "clusters"
     )?;
     let thresholds: Vec<f64> = reports.iter().map(|r| r.threshold).collect();
     let decimals = threshold_decimals(&thresholds);
     for r in reports {
         writeln!(
             out,
-            "{:>9.*}  {:>9.4}  {:>6.4}  {:>6.4}  {:>6.4}  {:>8}",
-            decimals, r.threshold, r.precision, r.recall, r.f1, r.ari, r.clusters
+            "{:>9.*}  {:>9.4}  {:>6.4}  {:>6.4}  {:>6.4}  {:>6.4}  {:>8}",
+            decimals, r.threshold, r.precision, r.recall, r.f1, r.ari, r.b3_f1, r.clusters
         )?;
     }
     Ok(())

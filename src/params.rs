@@ -100,6 +100,9 @@ pub struct Params {
     /// copies follow, even when LSH proposed no pair for it: listing every similar pair with
     /// its scores (`similarity --pairs`) needs them; grouping does not. Default false.
     pub copy_sets: bool,
+    /// Compute event features while signing ([`crate::events`]): what `--level events`
+    /// groups on. Default false.
+    pub events: bool,
 }
 
 impl Params {
@@ -118,6 +121,7 @@ impl Params {
             verify: Verify::Reread,
             min_shared: 0,
             copy_sets: false,
+            events: false,
         }
     }
 

@@ -790,6 +790,7 @@ mod tests {
         let raw = RawDocument {
             id: id.into(),
             title: None,
+            date: None,
             content: Content::Text(text.into()),
             raw: None,
             replaced: 0,

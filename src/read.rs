@@ -78,6 +78,9 @@ pub struct ReadParams {
     /// JSON Lines field holding the title, if any. Default `None`; `"title"` is used
     /// when present and this is unset.
     pub title_field: Option<String>,
+    /// JSON Lines field holding the publication date (ISO 8601 or a written date), if any.
+    /// Default `None`; `"date"` is used when present and this is unset.
+    pub date_field: Option<String>,
     /// Largest text or HTML document, in bytes after gzip decompression. A larger one is
     /// skipped with reason `too-large` (read past, never held whole). Default
     /// [`DEFAULT_MAX_BYTES`].
@@ -94,6 +97,7 @@ impl Default for ReadParams {
             id_field: "id".to_string(),
             text_field: "text".to_string(),
             title_field: None,
+            date_field: None,
             max_document_bytes: DEFAULT_MAX_BYTES,
             max_record_bytes: DEFAULT_MAX_BYTES,
         }
@@ -151,6 +155,8 @@ pub struct RawDocument {
     pub id: String,
     /// The title, when the input has one (JSON field; HTML titles are found on extraction).
     pub title: Option<String>,
+    /// The publication date, when the input has one (JSON field), unparsed.
+    pub date: Option<String>,
     /// The content to extract text from.
     pub content: Content,
     /// The original JSON line, when read with [`Sources::records_with_raw`].
@@ -759,6 +765,7 @@ fn read_whole(source: &Source, mut reader: Box<dyn BufRead + Send + '_>, limit: 
         document: RawDocument {
             id: source.id.clone(),
             title: None,
+            date: None,
             content,
             raw: None,
             replaced,
@@ -970,6 +977,7 @@ fn parse_line(
                     document: RawDocument {
                         id,
                         title: fields.title,
+                        date: fields.date,
                         content: Content::Text(text),
                         raw: keep_raw.then(|| String::from_utf8_lossy(line).into_owned()),
                         replaced: 0,
@@ -1020,6 +1028,7 @@ struct JsonFields {
     id: Option<String>,
     text: Option<String>,
     title: Option<String>,
+    date: Option<String>,
     has_id: bool,
     has_text: bool,
     has_title: bool,
@@ -1065,6 +1074,7 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
         use serde::de::Error as _;
         let params = self.0;
         let title_field = params.title_field.as_deref().unwrap_or("title");
+        let date_field = params.date_field.as_deref().unwrap_or("date");
         let mut fields = JsonFields::default();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             if key == params.text_field.as_str() {
@@ -1096,6 +1106,12 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
                         ))
                     })?
                     .map(|v| v.0);
+            } else if key == date_field {
+                // A date of another type (an epoch number, an object) is not an error: the
+                // page is still grouped, without a date.
+                if let TextValue::Text(t) = map.next_value::<TextValue>()? {
+                    fields.date = Some(t);
+                }
             } else {
                 map.next_value::<IgnoredAny>()?;
             }

@@ -389,3 +389,141 @@ mod readme {
         );
     }
 }
+
+mod events {
+    use super::*;
+
+    /// Issue 7: the seeds' three reports of the Xi–Putin call (two agencies, two wordings)
+    /// are one event; Li Shangfu's trip and the 2024 visit, same actors, are not. The copy
+    /// level keeps only the Reuters copies together.
+    #[test]
+    fn issue7_seeds_group_by_event_and_copies_stay_apart() {
+        let seeds = root().join("data/seeds");
+        let seeds = seeds.to_str().unwrap();
+        let groups = |level: &str| -> Vec<Vec<String>> {
+            let (code, out, err) = run(&["clusters", "--level", level, "--all", "-q", seeds]);
+            assert_eq!(code, 0, "{err}");
+            let mut groups: Vec<Vec<String>> = json_lines(&out)
+                .iter()
+                .map(|r| {
+                    let mut ids: Vec<String> = r["members"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|m| m["id"].as_str().unwrap()[..3].to_string())
+                        .collect();
+                    ids.sort();
+                    ids
+                })
+                .collect();
+            groups.sort();
+            groups
+        };
+        let ids = |g: &[&[&str]]| -> Vec<Vec<String>> {
+            g.iter()
+                .map(|x| x.iter().map(|s| s.to_string()).collect())
+                .collect()
+        };
+        assert_eq!(
+            groups("events"),
+            ids(&[&["000"], &["001", "002", "003"], &["004"]])
+        );
+        assert_eq!(
+            groups("copies"),
+            ids(&[&["000"], &["001", "003"], &["002"], &["004"]])
+        );
+        // Each event member names its copy cluster; the two Reuters copies share one.
+        let (_, out, _) = run(&["clusters", "--level", "events", "-q", seeds]);
+        let r = &json_lines(&out)[0];
+        let story = |id: &str| {
+            r["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["id"].as_str().unwrap().starts_with(id))
+                .unwrap()["story"]
+                .as_u64()
+                .unwrap()
+        };
+        assert_eq!(story("001"), story("003"));
+        assert_ne!(story("001"), story("002"));
+        assert!(!r["terms"].as_array().unwrap().is_empty());
+    }
+
+    /// The same events whatever the input order and thread count.
+    #[test]
+    fn issue7_events_are_deterministic() {
+        let dir = tempfile::tempdir().unwrap();
+        let seeds = root().join("data/seeds");
+        // Reverse the names so that input order differs.
+        for entry in std::fs::read_dir(&seeds).unwrap() {
+            let p = entry.unwrap().path();
+            let name = p.file_name().unwrap().to_str().unwrap().to_string();
+            if name.ends_with(".txt") {
+                std::fs::copy(
+                    &p,
+                    dir.path()
+                        .join(format!("{}-{name}", 9 - name[2..3].parse::<u8>().unwrap())),
+                )
+                .unwrap();
+            }
+        }
+        let ids = |args: &[&str]| -> Vec<Vec<String>> {
+            let (_, out, _) = run(args);
+            json_lines(&out)
+                .iter()
+                .map(|r| {
+                    let mut v: Vec<String> = r["members"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|m| {
+                            m["id"].as_str().unwrap().rsplit('-').next().unwrap()[..3].to_string()
+                        })
+                        .collect();
+                    v.sort();
+                    v
+                })
+                .collect()
+        };
+        let a = ids(&[
+            "clusters",
+            "--level",
+            "events",
+            "-q",
+            "--threads",
+            "1",
+            seeds.to_str().unwrap(),
+        ]);
+        let b = ids(&[
+            "clusters",
+            "--level",
+            "events",
+            "-q",
+            "--threads",
+            "2",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert_eq!(a, b);
+    }
+
+    /// `eval --level events` reports B-cubed beside pairwise scores and ARI.
+    #[test]
+    fn issue7_eval_reports_b_cubed_at_the_events_level() {
+        let seeds = root().join("data/seeds");
+        let labels = seeds.join("labels.tsv");
+        let (code, out, err) = run(&[
+            "eval",
+            "--level",
+            "events",
+            "-q",
+            "--labels",
+            labels.to_str().unwrap(),
+            seeds.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let r = &json_lines(&out)[0];
+        assert_eq!(r["ari"], 1.0);
+        assert_eq!(r["b3_f1"], 1.0);
+    }
+}

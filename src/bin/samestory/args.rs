@@ -51,6 +51,11 @@ pub struct InputArgs {
     /// here that no record has is an error.
     #[arg(long, value_name = "FIELD")]
     pub title_field: Option<String>,
+    /// JSON Lines field holding the publication date (2022-12-30, December 30, 2022, ...)
+    /// [default: date, when present]; the events level keeps reports far apart in time
+    /// apart.
+    #[arg(long, value_name = "FIELD")]
+    pub date_field: Option<String>,
     /// Largest text or HTML document (after gzip decompression); a larger one is skipped
     /// as too-large and the run goes on. Bytes, or with a K, M or G suffix.
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
@@ -106,6 +111,42 @@ impl StoryArgs {
             merge_density: 0.5,
         }
     }
+}
+
+/// Which level `clusters` and `eval` group at.
+#[derive(Args, Debug)]
+pub struct LevelArgs {
+    /// copies: pages that are the same story (one report republished, updated, trimmed);
+    /// events: reports of one event, also by different outlets in their own words, with
+    /// the copy cluster (`story`) of each member.
+    #[arg(long, value_enum, default_value_t = LevelArg::Copies)]
+    pub level: LevelArg,
+    /// With --level events: two groups of reports are one event while their mean event
+    /// score (cosine of weighted names, numbers and content words, title and lede counting
+    /// more, times a date factor) is at least this.
+    #[arg(long, value_name = "SCORE", default_value_t = samestory::events::DEFAULT_THRESHOLD)]
+    pub event_threshold: f64,
+}
+
+impl LevelArgs {
+    /// The event parameters, validated.
+    pub fn event_params(&self) -> Result<samestory::events::EventParams, Failure> {
+        if !(0.0..=1.0).contains(&self.event_threshold) {
+            return Err(Failure::new(format!(
+                "--event-threshold must be between 0 and 1, got {}",
+                self.event_threshold
+            )));
+        }
+        Ok(samestory::events::EventParams {
+            threshold: self.event_threshold,
+        })
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LevelArg {
+    Copies,
+    Events,
 }
 
 /// Where `dedup` gets shingle sets for exact verification.
@@ -267,6 +308,7 @@ pub fn read_params(input: &InputArgs, clean: &CleanArgs, mut params: Params) -> 
     }
     params.read.text_field = input.text_field.clone();
     params.read.title_field = input.title_field.clone();
+    params.read.date_field = input.date_field.clone();
     params.read.max_document_bytes = input.max_document_bytes;
     params.read.max_record_bytes = input.max_record_bytes;
     params.clean.language = clean.language.clone();

@@ -12,8 +12,8 @@ use samestory::read::Sources;
 
 use crate::Failure;
 use crate::args::{
-    self, CleanArgs, CleanFormat, InputArgs, KeepArg, ListFormat, PresetArg, ReportFormat, RunArgs,
-    StoryArgs, VerifyArgs,
+    self, CleanArgs, CleanFormat, InputArgs, KeepArg, LevelArg, LevelArgs, ListFormat, PresetArg,
+    ReportFormat, RunArgs, StoryArgs, VerifyArgs,
 };
 use crate::progress::Bar;
 use crate::report::{self, Job};
@@ -22,10 +22,23 @@ use crate::report::{self, Job};
 pub fn clusters(
     run: &RunArgs,
     story: &StoryArgs,
+    level: &LevelArgs,
     format: ListFormat,
     all: bool,
 ) -> Result<(), Failure> {
-    let params = args::params(run, args::story_params(story, Params::clusters()))?;
+    let mut params = args::params(run, args::story_params(story, Params::clusters()))?;
+    if level.level == LevelArg::Events {
+        let event_params = level.event_params()?;
+        params.events = true;
+        let analysis = report::open_and_analyse(run, params, Job::Clusters)?.0;
+        let events = report::group_events(run, &analysis, &event_params);
+        let records = output::event_records(&analysis, &events, all);
+        return write(|out| match format {
+            ListFormat::Json => output::write_jsonl(out, &records),
+            ListFormat::Table => output::write_event_table(out, &records),
+            ListFormat::Csv => output::write_event_csv(out, &records),
+        });
+    }
     let analysis = report::open_and_analyse(run, params, Job::Clusters)?.0;
     let records = output::cluster_records(&analysis, all);
     write(|out| match format {
@@ -68,6 +81,7 @@ pub fn dedup(
 pub fn eval(
     run: &RunArgs,
     story: &StoryArgs,
+    level: &LevelArgs,
     format: ReportFormat,
     labels_path: &Path,
     sweep: Option<&str>,
@@ -75,6 +89,18 @@ pub fn eval(
 ) -> Result<(), Failure> {
     let labels = Labels::from_tsv(labels_path)?;
     let mut params = args::params(run, args::story_params(story, Params::clusters()))?;
+    if level.level == LevelArg::Events {
+        return eval_events(
+            run,
+            level,
+            params,
+            format,
+            &labels,
+            labels_path,
+            sweep,
+            worst,
+        );
+    }
     // A sweep re-groups at other thresholds, whose candidates need every set.
     params.verify = Verify::InMemory;
     let thresholds = match sweep {
@@ -96,6 +122,44 @@ pub fn eval(
         reports.push(eval::evaluate(&a, &labels, t, worst));
     }
     report::check_labels(&labels, &analysis, &reports[0], labels_path)?;
+    write(|out| match format {
+        ReportFormat::Json => output::write_jsonl(out, &reports),
+        ReportFormat::Table if sweep.is_some() => output::write_sweep_table(out, &reports),
+        ReportFormat::Table => output::write_eval_report(out, &reports[0]),
+    })
+}
+
+/// `samestory eval --level events`: the sweep runs over the event threshold.
+#[allow(clippy::too_many_arguments)]
+fn eval_events(
+    run: &RunArgs,
+    level: &LevelArgs,
+    mut params: Params,
+    format: ReportFormat,
+    labels: &Labels,
+    labels_path: &Path,
+    sweep: Option<&str>,
+    worst: usize,
+) -> Result<(), Failure> {
+    let base = level.event_params()?;
+    params.events = true;
+    let thresholds = match sweep {
+        Some(spec) => parse_sweep(spec)?,
+        None => vec![base.threshold],
+    };
+    let analysis = report::open_and_analyse(run, params, Job::Clusters)?.0;
+    let mut reports = Vec::new();
+    for &t in &thresholds {
+        let mut p = base.clone();
+        p.threshold = t;
+        let events = if sweep.is_some() {
+            samestory::events::group(&analysis, &p)
+        } else {
+            report::group_events(run, &analysis, &p)
+        };
+        reports.push(eval::evaluate_events(&analysis, &events, labels, t, worst));
+    }
+    report::check_labels(labels, &analysis, &reports[0], labels_path)?;
     write(|out| match format {
         ReportFormat::Json => output::write_jsonl(out, &reports),
         ReportFormat::Table if sweep.is_some() => output::write_sweep_table(out, &reports),
@@ -199,6 +263,9 @@ pub fn similarity(
         Verify::InMemory
     };
     params.copy_sets = pairs;
+    // Scored pairs carry the event score too (listing every similar pair does not: those
+    // are copies by construction).
+    params.events = !pairs;
     if pairs_file.is_none() && !pairs && run.input.inputs.len() != 2 {
         return Err(Failure::new(
             "similarity takes two files (or --pairs INPUT..., or --pairs-file FILE INPUT...)",
@@ -210,8 +277,18 @@ pub fn similarity(
         Job::Pair
     };
     let (analysis, sources) = report::open_and_analyse(run, params.clone(), job)?;
+    let scorer = samestory::events::Scorer::new(&analysis);
+    let with_event = |mut r: output::PairRecord, a: u32, b: u32| {
+        if params.events {
+            r.event = Some(output::round(scorer.score(a, b)));
+        }
+        r
+    };
     let records: Vec<output::PairRecord> = if let Some(file) = pairs_file {
         listed_pairs(file, &analysis)?
+            .into_iter()
+            .map(|(r, a, b)| with_event(r, a, b))
+            .collect()
     } else if pairs {
         analysis
             .similar_pairs()
@@ -232,20 +309,24 @@ pub fn similarity(
         {
             return Err(Failure::new(format!("{}: {}", d.id, r.message())));
         }
-        let record = output::pair_record(&analysis, 0, 1);
+        let record = with_event(output::pair_record(&analysis, 0, 1), 0, 1);
         if run.matching.explain {
             let pipeline = Pipeline::new(params.clone())?;
             let pages = pipeline.prepare_all(&sources, &NoProgress);
             let why = explain::explain(&pages[0], &pages[1], &params.shingle, 5);
+            let link = scorer.link(0, 1);
             return write(|out| match format {
                 ListFormat::Json => {
                     let mut json = serde_json::to_value(&record).expect("pair records serialize");
                     json["explain"] = serde_json::to_value(&why).expect("explanations serialize");
+                    json["explain"]["event"] =
+                        serde_json::to_value(&link).expect("event links serialize");
                     writeln!(out, "{json}")
                 }
                 ListFormat::Table => {
                     output::write_pair_table(out, std::slice::from_ref(&record))?;
-                    output::write_explanation(out, &why)
+                    output::write_explanation(out, &why)?;
+                    output::write_event_link(out, &link)
                 }
                 ListFormat::Csv => output::write_pair_csv(out, std::slice::from_ref(&record)),
             });
@@ -282,8 +363,11 @@ pub fn man() -> Result<(), Failure> {
     })
 }
 
-/// Score the id pairs listed in a file.
-fn listed_pairs(file: &Path, analysis: &Analysis) -> Result<Vec<output::PairRecord>, Failure> {
+/// Score the id pairs listed in a file (each record with the pair's documents).
+fn listed_pairs(
+    file: &Path,
+    analysis: &Analysis,
+) -> Result<Vec<(output::PairRecord, u32, u32)>, Failure> {
     let text = std::fs::read_to_string(file).map_err(|e| samestory::Error::io(file, e))?;
     let index: std::collections::HashMap<&str, u32> = analysis
         .docs
@@ -307,7 +391,8 @@ fn listed_pairs(file: &Path, analysis: &Analysis) -> Result<Vec<output::PairReco
                 .copied()
                 .ok_or_else(|| fail(format!("no document with id {:?} in the inputs", x.trim())))
         };
-        records.push(output::pair_record(analysis, id(a)?, id(b)?));
+        let (a, b) = (id(a)?, id(b)?);
+        records.push((output::pair_record(analysis, a, b), a, b));
     }
     Ok(records)
 }

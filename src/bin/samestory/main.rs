@@ -18,8 +18,8 @@ mod progress;
 mod report;
 
 use args::{
-    CleanArgs, CleanFormat, InputArgs, KeepArg, ListFormat, PresetArg, ReportFormat, RunArgs,
-    StoryArgs, VerifyArgs,
+    CleanArgs, CleanFormat, InputArgs, KeepArg, LevelArgs, ListFormat, PresetArg, ReportFormat,
+    RunArgs, StoryArgs, VerifyArgs,
 };
 
 // Per-document buffers are allocated and freed by every worker thread; mimalloc's thread-local
@@ -52,6 +52,8 @@ enum Command {
         run: RunArgs,
         #[command(flatten)]
         story: StoryArgs,
+        #[command(flatten)]
+        level: LevelArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = ListFormat::Json)]
         format: ListFormat,
@@ -89,6 +91,8 @@ enum Command {
         run: RunArgs,
         #[command(flatten)]
         story: StoryArgs,
+        #[command(flatten)]
+        level: LevelArgs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
         format: ReportFormat,
@@ -211,9 +215,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Clusters {
             run,
             story,
+            level,
             format,
             all,
-        } => commands::clusters(&run, &story, format, all),
+        } => commands::clusters(&run, &story, &level, format, all),
         Command::Dedup {
             run,
             verify,
@@ -224,11 +229,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Eval {
             run,
             story,
+            level,
             format,
             labels,
             sweep,
             worst,
-        } => commands::eval(&run, &story, format, &labels, sweep.as_deref(), worst),
+        } => commands::eval(
+            &run,
+            &story,
+            &level,
+            format,
+            &labels,
+            sweep.as_deref(),
+            worst,
+        ),
         Command::Clean {
             input,
             clean,

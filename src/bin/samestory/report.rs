@@ -346,3 +346,26 @@ fn summary(a: &Analysis, job: Job, seconds: f64) {
     };
     eprintln!("samestory: {line}");
 }
+
+/// Group the copy clusters of an analysis into events, with a summary line on stderr.
+pub fn group_events(
+    run: &RunArgs,
+    analysis: &Analysis,
+    params: &samestory::events::EventParams,
+) -> samestory::events::Events {
+    let started = Instant::now();
+    let events = samestory::events::group(analysis, params);
+    if !run.input.quiet {
+        let multi = events.events.iter().filter(|e| e.members.len() > 1).count();
+        eprintln!(
+            "events: {} of 2+ pages from {} stories ({} candidate story pairs, {} scored \
+             ≥ 0.02), {:.2} s",
+            multi,
+            analysis.clusters.len(),
+            events.candidates,
+            events.verified,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    events
+}
