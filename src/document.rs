@@ -156,10 +156,14 @@ pub fn prepare(
     };
     let replaced = doc.replaced + usize::from(page.lossy);
     // A page without a title (text files, JSON without one): its headline, if found.
-    let title = page
-        .title
-        .clone()
-        .or_else(|| crate::events::find_title(&page.blocks, &verdicts, language));
+    let title = page.title.clone().or_else(|| {
+        let words = crate::events::Words {
+            hashes: &hashes,
+            ends: &ends,
+            language,
+        };
+        crate::events::find_title(&page.blocks, &verdicts, words)
+    });
     Prepared {
         replaced,
         id: doc.id.clone(),
@@ -258,9 +262,13 @@ pub(crate) fn sign_parts(p: &Prepared, params: &Params) -> (Doc, Vec<u32>) {
             doc.event = Some(Box::new(crate::events::features(
                 &p.page.blocks,
                 &p.verdicts,
+                crate::events::Words {
+                    hashes: &p.hashes,
+                    ends: &p.ends,
+                    language: p.language,
+                },
                 p.title.as_deref(),
                 p.page.date.as_deref(),
-                p.language,
             )));
         }
     }

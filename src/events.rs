@@ -39,7 +39,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::OnceLock;
 
-use ahash::{AHashMap, AHashSet};
+use ahash::AHashMap;
 use rayon::prelude::*;
 use serde::Serialize;
 use unicode_segmentation::UnicodeSegmentation;
@@ -105,10 +105,11 @@ fn feature_hash(kind: u64, text: &str) -> u64 {
     xxh3_64_with_seed(text.as_bytes(), kind)
 }
 
-/// English word frequencies (Zipf scale) by word hash: the background for inverse document
-/// frequency. Built by `scripts/build-background` from wordfreq (CC BY-SA 4.0).
+/// English word frequencies by word hash, as the share of documents expected to hold each
+/// word: the background for inverse document frequency. Built by `scripts/build-background`
+/// from wordfreq (CC BY-SA 4.0).
 pub struct Background {
-    zipf: AHashMap<u64, f32>,
+    share: AHashMap<u64, f32>,
 }
 
 impl Background {
@@ -117,31 +118,30 @@ impl Background {
         static TABLE: OnceLock<Background> = OnceLock::new();
         TABLE.get_or_init(|| {
             let text = include_str!("../data/background/en.tsv");
-            let zipf = text
+            // Zipf z: 10^(z − 9) occurrences per word; a document of about 500 words holds
+            // the word with probability 1 − e^(−500 · that).
+            let share = text
                 .lines()
                 .filter(|l| !l.starts_with('#'))
                 .filter_map(|l| {
                     let (w, z) = l.split_once('\t')?;
-                    Some((hash_word(w), z.parse().ok()?))
+                    let z: f32 = z.parse().ok()?;
+                    let per_word = 10f64.powf(f64::from(z) - 9.0);
+                    Some((hash_word(w), (1.0 - (-per_word * 500.0).exp()) as f32))
                 })
                 .collect();
-            Background { zipf }
+            Background { share }
         })
     }
 
-    /// The share of documents (of about 500 words) expected to hold the word.
-    pub fn doc_share(&self, word: &str) -> f64 {
+    /// The share of documents (of about 500 words) expected to hold the word (0 for a
+    /// word the table does not have).
+    pub fn doc_share(&self, word: &str) -> f32 {
         self.doc_share_hash(hash_word(word))
     }
 
-    fn doc_share_hash(&self, hash: u64) -> f64 {
-        match self.zipf.get(&hash) {
-            Some(&z) => {
-                let per_word = 10f64.powf(f64::from(z) - 9.0);
-                1.0 - (-per_word * 500.0).exp()
-            }
-            None => 0.0,
-        }
+    fn doc_share_hash(&self, hash: u64) -> f32 {
+        self.share.get(&hash).copied().unwrap_or(0.0)
     }
 }
 
@@ -164,19 +164,71 @@ struct Zones {
     blocks: Vec<(usize, f32)>,
 }
 
-/// Content-word hashes of a block (stopwords and one-letter words left out).
-fn content_words(text: &str, language: usize, out: &mut AHashSet<u64>) {
-    let stop = Stopwords::get();
-    for w in text.unicode_words() {
-        let lower = w.to_lowercase();
-        let lower = strip_possessive(&lower);
-        if lower.chars().count() < 2 {
-            continue;
+/// A page's word hashes by block, as the tokenizer left them in [`crate::document::Prepared`]
+/// (`hashes`, `ends`): what the headline and lede rules count and compare, so no block is
+/// tokenized twice.
+#[derive(Debug, Clone, Copy)]
+pub struct Words<'a> {
+    /// Word hashes of every block, in order.
+    pub hashes: &'a [u64],
+    /// `ends[i]`: end of block `i`'s words in `hashes`.
+    pub ends: &'a [usize],
+    /// Stopword-list index of the page's language.
+    pub language: usize,
+}
+
+impl Words<'_> {
+    /// The word hashes of block `i`.
+    fn block(&self, i: usize) -> &[u64] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.hashes[start..self.ends[i]]
+    }
+
+    /// Words in block `i`.
+    fn count(&self, i: usize) -> usize {
+        self.block(i).len()
+    }
+
+    /// Content words (stopwords left out) of block `i`, appended to `out`.
+    fn content(&self, i: usize, out: &mut Vec<u64>) {
+        let stop = Stopwords::get();
+        out.extend(
+            self.block(i)
+                .iter()
+                .copied()
+                .filter(|&h| !stop.is_stopword_hash(h, self.language)),
+        );
+    }
+
+    /// The distinct content words of the given blocks, sorted (a set to search). Every page
+    /// without a title comes here, so it is a sorted vector, not a hash set.
+    fn content_set(&self, blocks: impl IntoIterator<Item = usize>) -> Vec<u64> {
+        let mut set = Vec::new();
+        for i in blocks {
+            self.content(i, &mut set);
         }
-        let h = hash_word(lower);
-        if !stop.is_stopword_hash(h, language) {
-            out.insert(h);
-        }
+        set.sort_unstable();
+        set.dedup();
+        set
+    }
+
+    /// Content words of the first three kept blocks from `first` (and of block `lede`): the
+    /// opening of the body.
+    fn opening(&self, verdicts: &[Verdict], first: usize, lede: Option<usize>) -> Vec<u64> {
+        self.content_set(
+            (first..verdicts.len())
+                .filter(|&i| verdicts[i].is_keep())
+                .take(3)
+                .chain(lede),
+        )
+    }
+
+    /// Of block `i`'s distinct content words: how many are in `set` (sorted), and how many
+    /// there are.
+    fn shared(&self, i: usize, set: &[u64]) -> (usize, usize) {
+        let own = self.content_set([i]);
+        let shared = own.iter().filter(|h| set.binary_search(h).is_ok()).count();
+        (shared, own.len())
     }
 }
 
@@ -194,37 +246,18 @@ const PREAMBLE_BLOCKS: usize = 8;
 /// the body (at least 3, and half of its own); failing that, a short first kept block that
 /// does not end a sentence, when more body follows. Chrome rarely shares three content words
 /// with the story's opening; a headline always does.
-pub fn find_title(blocks: &[Block], verdicts: &[Verdict], language: usize) -> Option<String> {
+pub fn find_title(blocks: &[Block], verdicts: &[Verdict], words: Words<'_>) -> Option<String> {
     let first = verdicts.iter().position(|v| v.is_keep())?;
-    let mut body = AHashSet::new();
-    for b in blocks[first..]
-        .iter()
-        .zip(&verdicts[first..])
-        .filter(|(_, v)| v.is_keep())
-        .take(3)
-    {
-        content_words(&b.0.text, language, &mut body);
-    }
     // The lede the cleaner may have dropped (a dateline paragraph) opens the body too.
-    if let Some(lede) = first.checked_sub(1).map(|i| &blocks[i])
-        && lede.text.unicode_words().count() >= 15
-    {
-        content_words(&lede.text, language, &mut body);
-    }
+    let lede = first.checked_sub(1).filter(|&i| words.count(i) >= 15);
+    let body = words.opening(verdicts, first, lede);
     let mut best: Option<(usize, usize)> = None;
-    for (i, b) in blocks[..first]
-        .iter()
-        .enumerate()
-        .skip(first.saturating_sub(PREAMBLE_BLOCKS))
-    {
-        let words = b.text.unicode_words().count();
-        if !(3..=25).contains(&words) {
+    for i in first.saturating_sub(PREAMBLE_BLOCKS)..first {
+        if !(3..=25).contains(&words.count(i)) {
             continue;
         }
-        let mut own = AHashSet::new();
-        content_words(&b.text, language, &mut own);
-        let shared = own.iter().filter(|h| body.contains(h)).count();
-        if shared >= 3 && 2 * shared >= own.len() && best.is_none_or(|(s, _)| shared > s) {
+        let (shared, own) = words.shared(i, &body);
+        if shared >= 3 && 2 * shared >= own && best.is_none_or(|(s, _)| shared > s) {
             best = Some((shared, i));
         }
     }
@@ -232,14 +265,13 @@ pub fn find_title(blocks: &[Block], verdicts: &[Verdict], language: usize) -> Op
         return Some(blocks[i].text.trim().to_string());
     }
     let head = blocks[first].text.trim();
-    let words = head.unicode_words().count();
     let more = verdicts[first + 1..].iter().any(|v| v.is_keep());
     let ends_sentence = head.ends_with(['.', '!', '?', ':', ';', ',', '"', '”']);
-    ((3..=20).contains(&words) && more && !ends_sentence).then(|| head.to_string())
+    ((3..=20).contains(&words.count(first)) && more && !ends_sentence).then(|| head.to_string())
 }
 
 /// The zones of a prepared page: title, lede and body blocks.
-fn zones(blocks: &[Block], verdicts: &[Verdict], title: Option<&str>, language: usize) -> Zones {
+fn zones(blocks: &[Block], verdicts: &[Verdict], title: Option<&str>, words: Words<'_>) -> Zones {
     let mut out = Zones {
         title: title.map(str::to_string),
         blocks: Vec::new(),
@@ -247,26 +279,14 @@ fn zones(blocks: &[Block], verdicts: &[Verdict], title: Option<&str>, language: 
     let Some(first) = verdicts.iter().position(|v| v.is_keep()) else {
         return out;
     };
-    // A title found from the first kept block is that block: weight it once, as title.
-    let title_is_first = title.is_some_and(|t| t == blocks[first].text.trim());
+    let is_title = |i: usize| title.is_some_and(|t| t == blocks[i].text.trim());
     // The lede the cleaner dropped: a long block just before the body sharing words with it.
-    let mut body = AHashSet::new();
-    for (b, _) in blocks[first..]
-        .iter()
-        .zip(&verdicts[first..])
-        .filter(|(_, v)| v.is_keep())
-        .take(3)
-    {
-        content_words(&b.text, language, &mut body);
-    }
+    let body = words.opening(verdicts, first, None);
     for i in (first.saturating_sub(2)..first).rev() {
-        let text = &blocks[i].text;
-        if text.unicode_words().count() < 15 || title.is_some_and(|t| t == text.trim()) {
+        if words.count(i) < 15 || is_title(i) {
             continue;
         }
-        let mut own = AHashSet::new();
-        content_words(text, language, &mut own);
-        if own.iter().filter(|h| body.contains(h)).count() >= 3 {
+        if words.shared(i, &body).0 >= 3 {
             out.blocks.push((i, LEDE_WEIGHT));
         }
         break;
@@ -278,13 +298,12 @@ fn zones(blocks: &[Block], verdicts: &[Verdict], title: Option<&str>, language: 
     // sentence) is the story's too: tickers, menus and related-story headlines do not end
     // with a full stop.
     let last = verdicts.iter().rposition(|v| v.is_keep()).unwrap_or(first);
-    let mut lede = 0;
-    let sentence = |text: &str| {
-        let t = text.trim_end();
-        t.ends_with(['.', '!', '?', '"', '”', '\''])
-            && !t.ends_with("..")
-            && t.unicode_words().count() >= 4
+    let sentence = |i: usize| {
+        let t = blocks[i].text.trim_end();
+        t.ends_with(['.', '!', '?', '"', '”', '\'']) && !t.ends_with("..") && words.count(i) >= 4
     };
+    let lede_block = out.blocks.first().map(|b| b.0);
+    let mut lede = 0;
     for (i, v) in verdicts.iter().enumerate() {
         let chrome_like = matches!(
             v,
@@ -292,14 +311,9 @@ fn zones(blocks: &[Block], verdicts: &[Verdict], title: Option<&str>, language: 
                 crate::clean::DropReason::ShortInChrome | crate::clean::DropReason::FewStopwords
             )
         );
-        let inside = v.is_keep()
-            || (chrome_like && ((first..=last).contains(&i) || sentence(&blocks[i].text)));
-        let lede_block = out.blocks.first().is_some_and(|b| b.0 == i);
-        if !inside
-            || (i == first && title_is_first)
-            || lede_block
-            || title.is_some_and(|t| t == blocks[i].text.trim())
-        {
+        let inside = v.is_keep() || (chrome_like && ((first..=last).contains(&i) || sentence(i)));
+        // A title found from the first kept block is that block: weighted once, as title.
+        if !inside || lede_block == Some(i) || is_title(i) {
             continue;
         }
         let w = if lede < LEDE_BLOCKS { LEDE_WEIGHT } else { 1.0 };
@@ -314,11 +328,12 @@ fn zones(blocks: &[Block], verdicts: &[Verdict], title: Option<&str>, language: 
 pub fn features(
     blocks: &[Block],
     verdicts: &[Verdict],
+    words: Words<'_>,
     title: Option<&str>,
     date: Option<&str>,
-    language: usize,
 ) -> EventDoc {
-    let zones = zones(blocks, verdicts, title, language);
+    let language = words.language;
+    let zones = zones(blocks, verdicts, title, words);
     let mut seen: AHashMap<u64, Seen> = AHashMap::new();
     let title_block = u32::MAX;
     if let Some(t) = &zones.title {
@@ -352,10 +367,9 @@ pub fn features(
     features.sort_unstable_by_key(|f| f.0);
     let date = date.and_then(parse_date).or_else(|| {
         let first = verdicts.iter().position(|v| v.is_keep()).unwrap_or(0);
-        blocks[..(first + 3).min(blocks.len())]
-            .iter()
-            .filter(|b| b.text.unicode_words().count() <= 16)
-            .find_map(|b| parse_date(&b.text))
+        (0..(first + 3).min(blocks.len()))
+            .filter(|&i| words.count(i) <= 16)
+            .find_map(|i| parse_date(&blocks[i].text))
     });
     EventDoc {
         features,
@@ -412,7 +426,7 @@ fn scan(text: &str, block: u32, weight: f32, language: usize, seen: &mut AHashMa
         let is_stop = stop.is_stopword_hash(word_hash, language);
         let long = lower.chars().count() >= 2;
         let capital = token.chars().next().is_some_and(char::is_uppercase);
-        let share = background.doc_share_hash(word_hash) as f32;
+        let share = background.doc_share_hash(word_hash);
         if capital && !is_stop && !sentence_start && long && !title_case {
             match &mut run {
                 Some((_, e, key, s)) => {
@@ -592,7 +606,7 @@ pub struct Event {
 pub struct Events {
     /// Every event (single-story ones included), largest first, then by representative id.
     pub events: Vec<Event>,
-    /// Story pairs proposed by weighted sampling.
+    /// Page pairs (of different stories) proposed by weighted sampling.
     pub candidates: usize,
     /// Of which scored at least the edge minimum.
     pub verified: usize,
@@ -616,6 +630,17 @@ impl Weights {
             }
         }
         Weights { df, stories: n }
+    }
+
+    /// Document frequencies over a run's stories (copy clusters), each counted once by its
+    /// representative: what [`group`] and [`Scorer`] weigh with.
+    pub fn of_run(analysis: &Analysis) -> Weights {
+        Weights::new(
+            analysis
+                .clusters
+                .iter()
+                .map(|c| event_doc(analysis, c.representative)),
+        )
     }
 
     /// The weighted, L2-normalised vector of a document (sorted by feature).
@@ -683,9 +708,10 @@ fn unit(h: u64) -> f64 {
 /// their weighted Jaccard similarity.
 pub fn sketch(v: &[(u64, f32)]) -> Vec<u64> {
     let mut out = Vec::with_capacity(SAMPLES);
+    let ln_w: Vec<f64> = v.iter().map(|&(_, w)| f64::from(w).ln()).collect();
     for k in 0..SAMPLES as u64 {
         let mut best = (f64::INFINITY, 0u64);
-        for &(h, w) in v {
+        for (&(h, _), &ln_w) in v.iter().zip(&ln_w) {
             let r1 = xxh3_64_with_seed(&h.to_le_bytes(), 2 * k + 1);
             let r2 = xxh3_64_with_seed(&h.to_le_bytes(), 2 * k + 2);
             let (u1, u2) = (unit(r1), unit(r1.rotate_left(32) ^ r2));
@@ -693,7 +719,7 @@ pub fn sketch(v: &[(u64, f32)]) -> Vec<u64> {
             let beta = unit(r1 ^ r2.rotate_left(43));
             let r = -(u1 * u2).ln();
             let c = -(u3 * u4).ln();
-            let t = (f64::from(w).ln() / r + beta).floor();
+            let t = (ln_w / r + beta).floor();
             let ln_a = c.ln() - r * (t - beta) - r;
             if ln_a < best.0 {
                 best = (ln_a, h);
@@ -838,8 +864,8 @@ pub fn group(analysis: &Analysis, params: &EventParams) -> Events {
             unit_weight[unit_of[d] as usize] += 1.0;
         }
     }
-    let of = |d: u32| analysis.docs[d as usize].event.as_deref().unwrap_or(&EMPTY);
-    let weights = Weights::new(stories.iter().map(|c| of(c.representative)));
+    let of = |d: u32| event_doc(analysis, d);
+    let weights = Weights::of_run(analysis);
     let vectors: Vec<Vec<(u64, f32)>> = units.par_iter().map(|&d| weights.vector(of(d))).collect();
     let sketches: Vec<Vec<u64>> = vectors.par_iter().map(|v| sketch(v)).collect();
     // Candidates: pages sharing a draw, in input order (the giant-bucket budget is spent in
@@ -964,6 +990,11 @@ pub fn group(analysis: &Analysis, params: &EventParams) -> Events {
     }
 }
 
+/// The event features of document `d` (none for a skipped one, or one signed without them).
+fn event_doc(analysis: &Analysis, d: u32) -> &EventDoc {
+    analysis.docs[d as usize].event.as_deref().unwrap_or(&EMPTY)
+}
+
 static EMPTY: EventDoc = EventDoc {
     features: Vec::new(),
     terms: Vec::new(),
@@ -1053,20 +1084,14 @@ pub struct Scorer<'a> {
 impl<'a> Scorer<'a> {
     /// Document frequencies over the run's stories.
     pub fn new(analysis: &'a Analysis) -> Scorer<'a> {
-        let weights = Weights::new(analysis.clusters.iter().map(|c| {
-            analysis.docs[c.representative as usize]
-                .event
-                .as_deref()
-                .unwrap_or(&EMPTY)
-        }));
-        Scorer { analysis, weights }
+        Scorer {
+            analysis,
+            weights: Weights::of_run(analysis),
+        }
     }
 
     fn doc(&self, d: u32) -> &'a EventDoc {
-        self.analysis.docs[d as usize]
-            .event
-            .as_deref()
-            .unwrap_or(&EMPTY)
+        event_doc(self.analysis, d)
     }
 
     /// The event score of two documents.
@@ -1152,6 +1177,17 @@ mod tests {
         texts.iter().map(|t| Block::text(*t)).collect()
     }
 
+    /// Word hashes and block ends of `blocks`, as preparation leaves them.
+    fn hashed(blocks: &[Block]) -> (Vec<u64>, Vec<usize>) {
+        let mut tokenizer = crate::tokenize::Tokenizer::new();
+        let (mut hashes, mut ends) = (Vec::new(), Vec::new());
+        for b in blocks {
+            tokenizer.hash_words(&b.text, &mut hashes);
+            ends.push(hashes.len());
+        }
+        (hashes, ends)
+    }
+
     #[test]
     fn headline_before_the_body_is_found() {
         let b = blocks(&[
@@ -1167,8 +1203,14 @@ mod tests {
             Verdict::Keep,
         ];
         let en = Stopwords::get().language_index("en").unwrap();
+        let (hashes, ends) = hashed(&b);
+        let words = Words {
+            hashes: &hashes,
+            ends: &ends,
+            language: en,
+        };
         assert_eq!(
-            find_title(&b, &v, en).as_deref(),
+            find_title(&b, &v, words).as_deref(),
             Some("Putin tells Xi he wants to ramp up military cooperation")
         );
     }
@@ -1179,7 +1221,13 @@ mod tests {
             "The talks began. Officials said Vladimir Putin met Xi Jinping in Moscow on 30 December.",
         ]);
         let en = Stopwords::get().language_index("en").unwrap();
-        let f = features(&b, &[Verdict::Keep], None, None, en);
+        let (hashes, ends) = hashed(&b);
+        let words = Words {
+            hashes: &hashes,
+            ends: &ends,
+            language: en,
+        };
+        let f = features(&b, &[Verdict::Keep], words, None, None);
         let names: Vec<&str> = f.terms.iter().map(|t| t.1.as_str()).collect();
         assert!(names.contains(&"Vladimir Putin"), "{names:?}");
         assert!(names.contains(&"Xi Jinping"), "{names:?}");

@@ -89,77 +89,46 @@ pub fn eval(
 ) -> Result<(), Failure> {
     let labels = Labels::from_tsv(labels_path)?;
     let mut params = args::params(run, args::story_params(story, Params::clusters()))?;
-    if level.level == LevelArg::Events {
-        return eval_events(
-            run,
-            level,
-            params,
-            format,
-            &labels,
-            labels_path,
-            sweep,
-            worst,
-        );
-    }
+    let events = match level.level {
+        LevelArg::Events => Some(level.event_params()?),
+        LevelArg::Copies => None,
+    };
+    params.events = events.is_some();
     // A sweep re-groups at other thresholds, whose candidates need every set.
     params.verify = Verify::InMemory;
     let thresholds = match sweep {
         Some(spec) => parse_sweep(spec)?,
-        None => vec![params.threshold],
+        None => vec![events.as_ref().map_or(params.threshold, |e| e.threshold)],
     };
     let analysis = report::open_and_analyse(run, params.clone(), Job::Clusters)?.0;
     let mut reports = Vec::new();
     for &t in &thresholds {
-        let a = if sweep.is_some() {
-            let p = Params {
-                threshold: t,
-                ..params.clone()
-            };
-            Pipeline::new(p)?.group(analysis.docs.clone(), &NoProgress)
-        } else {
-            analysis.clone()
+        // A sweep moves the threshold of the level scored: copies are re-grouped from the
+        // signed documents, events from the copy clusters.
+        let report = match &events {
+            Some(base) => {
+                let mut p = base.clone();
+                p.threshold = t;
+                let events = if sweep.is_some() {
+                    samestory::events::group(&analysis, &p)
+                } else {
+                    report::group_events(run, &analysis, &p)
+                };
+                eval::evaluate_events(&analysis, &events, &labels, t, worst)
+            }
+            None if sweep.is_some() => {
+                let p = Params {
+                    threshold: t,
+                    ..params.clone()
+                };
+                let a = Pipeline::new(p)?.group(analysis.docs.clone(), &NoProgress);
+                eval::evaluate(&a, &labels, t, worst)
+            }
+            None => eval::evaluate(&analysis, &labels, t, worst),
         };
-        reports.push(eval::evaluate(&a, &labels, t, worst));
+        reports.push(report);
     }
     report::check_labels(&labels, &analysis, &reports[0], labels_path)?;
-    write(|out| match format {
-        ReportFormat::Json => output::write_jsonl(out, &reports),
-        ReportFormat::Table if sweep.is_some() => output::write_sweep_table(out, &reports),
-        ReportFormat::Table => output::write_eval_report(out, &reports[0]),
-    })
-}
-
-/// `samestory eval --level events`: the sweep runs over the event threshold.
-#[allow(clippy::too_many_arguments)]
-fn eval_events(
-    run: &RunArgs,
-    level: &LevelArgs,
-    mut params: Params,
-    format: ReportFormat,
-    labels: &Labels,
-    labels_path: &Path,
-    sweep: Option<&str>,
-    worst: usize,
-) -> Result<(), Failure> {
-    let base = level.event_params()?;
-    params.events = true;
-    let thresholds = match sweep {
-        Some(spec) => parse_sweep(spec)?,
-        None => vec![base.threshold],
-    };
-    let analysis = report::open_and_analyse(run, params, Job::Clusters)?.0;
-    let mut reports = Vec::new();
-    for &t in &thresholds {
-        let mut p = base.clone();
-        p.threshold = t;
-        let events = if sweep.is_some() {
-            samestory::events::group(&analysis, &p)
-        } else {
-            report::group_events(run, &analysis, &p)
-        };
-        reports.push(eval::evaluate_events(&analysis, &events, labels, t, worst));
-    }
-    report::check_labels(labels, &analysis, &reports[0], labels_path)?;
     write(|out| match format {
         ReportFormat::Json => output::write_jsonl(out, &reports),
         ReportFormat::Table if sweep.is_some() => output::write_sweep_table(out, &reports),

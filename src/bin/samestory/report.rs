@@ -358,11 +358,14 @@ pub fn group_events(
     if !run.input.quiet {
         let multi = events.events.iter().filter(|e| e.members.len() > 1).count();
         eprintln!(
-            "events: {} of 2+ pages from {} stories ({} candidate story pairs, {} scored \
-             ≥ 0.02), {:.2} s",
-            multi,
-            analysis.clusters.len(),
-            events.candidates,
+            "samestory: {} of 2+ pages from {} ({}, {} scored ≥ 0.02), {:.2} s",
+            count(multi, "event", "events"),
+            count(analysis.clusters.len(), "story", "stories"),
+            count(
+                events.candidates,
+                "candidate page pair",
+                "candidate page pairs"
+            ),
             events.verified,
             started.elapsed().as_secs_f64()
         );
