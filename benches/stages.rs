@@ -139,8 +139,9 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             let mut kept = 0;
             for (bs, (h, ends)) in blocks.iter().zip(&hashed) {
-                let lang = clean::detect_language(h, &cp);
-                let stats = clean::block_stats(h, ends, lang);
+                let languages = clean::word_languages(h);
+                let lang = clean::detect_language(&languages, &cp);
+                let stats = clean::block_stats(&languages, ends, lang);
                 kept += clean::classify(bs, &stats, &cp)
                     .iter()
                     .filter(|v| v.is_keep())

@@ -154,6 +154,9 @@ enum Class {
 pub struct Stopwords {
     languages: Vec<&'static str>,
     words: AHashMap<u64, u64>,
+    /// One bit per [`filter_slot`] of a stopword hash: most words of a page are not
+    /// stopwords, and this 8 KiB table (it stays in L1 cache) rules them out before the map.
+    filter: Box<[u64; FILTER_WORDS]>,
     anchors: AHashMap<u64, ()>,
     english: usize,
 }
@@ -191,9 +194,15 @@ impl Stopwords {
                 .iter()
                 .map(|w| (hash_word(w), ()))
                 .collect();
+            let mut filter = Box::new([0u64; FILTER_WORDS]);
+            for &h in words.keys() {
+                let slot = filter_slot(h);
+                filter[slot / 64] |= 1 << (slot % 64);
+            }
             Stopwords {
                 languages,
                 words,
+                filter,
                 anchors,
                 english,
             }
@@ -212,6 +221,10 @@ impl Stopwords {
 
     /// Bitmask of the languages that list the word with this hash as a stopword.
     pub fn languages_of_hash(&self, hash: u64) -> u64 {
+        let slot = filter_slot(hash);
+        if self.filter[slot / 64] & (1 << (slot % 64)) == 0 {
+            return 0;
+        }
         self.words.get(&hash).copied().unwrap_or(0)
     }
 
@@ -243,17 +256,41 @@ impl Stopwords {
     /// The language whose list covers most of the words with these hashes; English on a tie
     /// or no evidence.
     pub fn detect(&self, hashes: impl IntoIterator<Item = u64>) -> usize {
-        let mut counts = [0u32; 64];
-        for h in hashes {
-            let mut mask = self.languages_of_hash(h);
-            while mask != 0 {
-                counts[mask.trailing_zeros() as usize] += 1;
-                mask &= mask - 1;
+        self.detect_masks(hashes.into_iter().map(|h| self.languages_of_hash(h)))
+    }
+
+    /// [`Stopwords::detect`] from the words' [`Stopwords::languages_of_hash`] masks.
+    pub fn detect_masks(&self, masks: impl IntoIterator<Item = u64>) -> usize {
+        // 64 counters side by side, bit-sliced: plane k holds bit k of every language's
+        // count, and adding a mask is a binary increment of all 64 at once, whatever the
+        // number of languages that list the word. Words are counted in runs of at most
+        // 2^PLANES - 1, so that the increment runs through every plane without a branch
+        // (whether a word is a stopword is a coin toss to the branch predictor); each run's
+        // counts are added to the totals.
+        const PLANES: usize = 11;
+        let mut totals = [0u64; 64];
+        let mut masks = masks.into_iter().peekable();
+        while masks.peek().is_some() {
+            let mut planes = [0u64; PLANES];
+            for mask in masks.by_ref().take((1 << PLANES) - 1) {
+                let mut carry = mask;
+                for plane in &mut planes {
+                    let next = *plane & carry;
+                    *plane ^= carry;
+                    carry = next;
+                }
+            }
+            for (k, plane) in planes.iter().enumerate() {
+                let mut bits = *plane;
+                while bits != 0 {
+                    totals[bits.trailing_zeros() as usize] += 1 << k;
+                    bits &= bits - 1;
+                }
             }
         }
         let mut best = self.english;
-        for (i, &c) in counts.iter().enumerate().take(self.languages.len()) {
-            if c > counts[best] {
+        for (i, &c) in totals.iter().enumerate().take(self.languages.len()) {
+            if c > totals[best] {
                 best = i;
             }
         }
@@ -270,32 +307,47 @@ pub struct BlockStats {
     pub stopwords: usize,
 }
 
-/// Per-block word and stopword counts from the page's word hashes; `ends[i]` is the end of
-/// block `i`'s words in `hashes`.
-pub fn block_stats(hashes: &[u64], ends: &[usize], language: usize) -> Vec<BlockStats> {
+const FILTER_WORDS: usize = 1024;
+
+/// A word hash's bit in [`Stopwords`]' filter (the top 16 bits of a multiplicative hash:
+/// short words' hashes are packed bytes, not uniform).
+fn filter_slot(hash: u64) -> usize {
+    (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - 16)) as usize
+}
+
+/// Each word's stopword languages ([`Stopwords::languages_of_hash`]): looked up once per
+/// word, then read by [`detect_language`] and [`block_stats`].
+pub fn word_languages(hashes: &[u64]) -> Vec<u64> {
     let stopwords = Stopwords::get();
+    hashes
+        .iter()
+        .map(|&h| stopwords.languages_of_hash(h))
+        .collect()
+}
+
+/// Per-block word and stopword counts from the page's [`word_languages`]; `ends[i]` is the
+/// end of block `i`'s words.
+pub fn block_stats(languages: &[u64], ends: &[usize], language: usize) -> Vec<BlockStats> {
+    let bit = 1u64 << language;
     let mut start = 0;
     ends.iter()
         .map(|&end| {
-            let words = &hashes[start..end];
+            let words = &languages[start..end];
             start = end;
             BlockStats {
                 words: words.len(),
-                stopwords: words
-                    .iter()
-                    .filter(|&&h| stopwords.is_stopword_hash(h, language))
-                    .count(),
+                stopwords: words.iter().filter(|&&m| m & bit != 0).count(),
             }
         })
         .collect()
 }
 
-/// The page language from its first words' hashes (or the configured one).
-pub fn detect_language(hashes: &[u64], params: &CleanParams) -> usize {
+/// The page language from its first words' [`word_languages`] (or the configured one).
+pub fn detect_language(languages: &[u64], params: &CleanParams) -> usize {
     let stopwords = Stopwords::get();
     match &params.language {
         Some(code) => stopwords.language_index(code).unwrap_or(stopwords.english),
-        None => stopwords.detect(hashes.iter().take(2000).copied()),
+        None => stopwords.detect_masks(languages.iter().take(2000).copied()),
     }
 }
 
@@ -644,7 +696,7 @@ mod tests {
             tok.hash_words(&b.text, &mut hashes);
             ends.push(hashes.len());
         }
-        let stats = block_stats(&hashes, &ends, en());
+        let stats = block_stats(&word_languages(&hashes), &ends, en());
         classify(blocks, &stats, &CleanParams::default())
     }
 
@@ -697,6 +749,46 @@ mod tests {
         let de = s.detect(["der", "die", "und", "nicht", "putin"].map(hash_word));
         assert_eq!(s.language_code(de), "de");
         assert_eq!(s.language_code(s.detect([hash_word("zzz")])), "en");
+    }
+
+    proptest::proptest! {
+        /// The bit-sliced counters pick the language a plain count per language picks.
+        #[test]
+        fn bit_sliced_detection_counts_like_a_loop(
+            masks in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..3000),
+            sparse in 0u32..4,
+        ) {
+            let s = Stopwords::get();
+            let n = s.languages.len();
+            // Sparser masks too: real words are stopwords in a few languages, not 32.
+            let masks: Vec<u64> = masks
+                .iter()
+                .map(|&m| (0..sparse).fold(m, |m, k| m & m.rotate_left(7 * k + 3)))
+                .map(|m| m & (u64::MAX >> (64 - n)))
+                .collect();
+            let mut counts = vec![0u64; n];
+            for &m in &masks {
+                for (i, c) in counts.iter_mut().enumerate() {
+                    *c += (m >> i) & 1;
+                }
+            }
+            let mut best = s.english;
+            for i in 0..n {
+                if counts[i] > counts[best] {
+                    best = i;
+                }
+            }
+            proptest::prop_assert_eq!(s.detect_masks(masks.iter().copied()), best);
+        }
+    }
+
+    #[test]
+    fn stopword_filter_never_hides_a_stopword() {
+        let s = Stopwords::get();
+        for (&h, &mask) in &s.words {
+            assert_eq!(s.languages_of_hash(h), mask);
+        }
+        assert!(s.words.len() > 1000);
     }
 
     #[test]

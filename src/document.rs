@@ -143,13 +143,18 @@ pub fn prepare(
     }
     let clean = &params.clean;
     let needs_language = clean.enabled || params.shingle.kind == ShingleKind::SpotSigs;
+    let languages = if needs_language {
+        clean::word_languages(&hashes)
+    } else {
+        Vec::new()
+    };
     let language = if needs_language {
-        clean::detect_language(&hashes, clean)
+        clean::detect_language(&languages, clean)
     } else {
         clean::Stopwords::get().language_index("en").unwrap_or(0)
     };
     let verdicts = if clean.enabled {
-        let stats = clean::block_stats(&hashes, &ends, language);
+        let stats = clean::block_stats(&languages, &ends, language);
         clean::classify(&page.blocks, &stats, clean)
     } else {
         vec![Verdict::Keep; page.blocks.len()]

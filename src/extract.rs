@@ -118,9 +118,14 @@ pub fn text_blocks(text: &str, sentences: bool) -> Vec<Block> {
         if line.is_empty() {
             continue;
         }
-        if sentences && line.split_whitespace().nth(SENTENCE_SPLIT_WORDS).is_some() {
+        // More than N words take at least 2N + 1 bytes: most lines are ruled out by length
+        // before words are counted.
+        if sentences
+            && line.len() > 2 * SENTENCE_SPLIT_WORDS
+            && line.split_whitespace().nth(SENTENCE_SPLIT_WORDS).is_some()
+        {
             for sentence in line.unicode_sentences() {
-                push_folded(&mut blocks, sentence, 0.0, false);
+                push_folded(&mut blocks, sentence.trim(), 0.0, false);
             }
         } else {
             push_folded(&mut blocks, line, 0.0, false);

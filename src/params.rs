@@ -12,6 +12,11 @@ use crate::verify::Measure;
 /// Which copy of a duplicate group `dedup` keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keep {
+    /// The copy the most others duplicate: of each group of near-copies, the page verified
+    /// similar to the most pages (ties: the longest cleaned text, then the smallest id). A
+    /// page is only ever a duplicate of a kept page it was verified against, so keeping the
+    /// group's centre lets the most copies find it. Independent of input order.
+    Central,
     /// The longest text after cleaning (ties: smallest id). Independent of input order.
     Longest,
     /// The first in input order.
@@ -106,7 +111,8 @@ pub struct Params {
 }
 
 impl Params {
-    /// Preset for `dedup`: near-identical copies. Word 5-grams, Jaccard ≥ 0.5, keep longest.
+    /// Preset for `dedup`: near-identical copies. Word 5-grams, Jaccard ≥ 0.5, keep the
+    /// central copy ([`Keep::Central`]).
     pub fn dedup() -> Params {
         Params {
             read: ReadParams::default(),
@@ -116,7 +122,7 @@ impl Params {
             threshold: 0.5,
             measure: Measure::Jaccard,
             lsh: None,
-            mode: Mode::Dedup(Keep::Longest),
+            mode: Mode::Dedup(Keep::Central),
             merge_density: 0.5,
             verify: Verify::Reread,
             min_shared: 0,

@@ -685,6 +685,12 @@ impl Pipeline {
         };
         let order: Vec<u32> = match self.params.mode {
             Mode::Clusters => cluster::order_by_degree(&adj, &copies, &rank),
+            Mode::Dedup(Keep::Central) => {
+                // Most-connected first; among equals the longest, as `Keep::Longest` orders.
+                let mut longest: Vec<u32> = (0..n as u32).collect();
+                longest.sort_by(|&a, &b| dedup_order(docs, &rank, Keep::Longest, a, b));
+                cluster::order_by_degree(&adj, &copies, &rank_of(&longest))
+            }
             Mode::Dedup(keep) => {
                 let mut o: Vec<u32> = (0..n as u32).collect();
                 o.sort_by(|&a, &b| dedup_order(docs, &rank, keep, a, b));
@@ -774,7 +780,8 @@ fn rank_of(by_id: &[u32]) -> Vec<u32> {
 fn dedup_order(docs: &[Doc], rank: &[u32], keep: Keep, a: u32, b: u32) -> std::cmp::Ordering {
     match keep {
         Keep::First => a.cmp(&b),
-        Keep::Longest => docs[b as usize]
+        // Exact copies (the only use before the graph exists) have equal text: by id.
+        Keep::Longest | Keep::Central => docs[b as usize]
             .text_len
             .cmp(&docs[a as usize].text_len)
             .then(rank[a as usize].cmp(&rank[b as usize])),
@@ -859,6 +866,77 @@ mod tests {
         assert_eq!(a.edges.len(), 1);
         assert!(a.edges[0].score > 0.5 && a.edges[0].score < 1.0);
         assert_eq!(a.clusters.len(), 1);
+    }
+
+    /// A chain of near-copies, long - centre - short, where the two ends are not near-copies
+    /// of each other (Jaccard about 0.66, 0.66 and 0.46).
+    fn chain(keep: Keep) -> Vec<(String, String)> {
+        let words = |r: std::ops::Range<usize>| -> String {
+            r.map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ")
+        };
+        let texts = [
+            format!("{} {}", words(0..200), words(1000..1100)),
+            words(0..200),
+            format!("{} {}", words(40..200), words(2000..2040)),
+        ];
+        let mut params = Params::dedup();
+        params.clean.enabled = false;
+        params.mode = Mode::Dedup(keep);
+        let p = Pipeline::new(params).unwrap();
+        let docs: Vec<Doc> = ["long", "centre", "short"]
+            .iter()
+            .zip(&texts)
+            .map(|(id, text)| {
+                let raw = RawDocument {
+                    id: (*id).into(),
+                    title: None,
+                    date: None,
+                    content: Content::Text(text.clone()),
+                    raw: None,
+                    replaced: 0,
+                };
+                let origin = Origin {
+                    path: (*id).into(),
+                    line: None,
+                };
+                let prepared = prepare(origin, &raw, p.params(), &mut Tokenizer::new());
+                sign(&prepared, p.params(), &p.hasher)
+            })
+            .collect();
+        let a = p.group(docs, &NoProgress);
+        let mut groups: Vec<(String, String)> = Vec::new();
+        for c in &a.clusters {
+            for &(m, _) in &c.members {
+                let id = |d: u32| a.docs[d as usize].id.clone();
+                groups.push((id(m), id(c.representative)));
+            }
+        }
+        groups.sort();
+        groups
+    }
+
+    #[test]
+    fn central_keeps_the_copy_the_others_match() {
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        // The centre matches both ends: keeping it drops both.
+        assert_eq!(
+            chain(Keep::Central),
+            [
+                pair("centre", "centre"),
+                pair("long", "centre"),
+                pair("short", "centre")
+            ]
+        );
+        // Keeping the longest leaves the short end kept too: it is not a near-copy of the
+        // long page, and a page is never dropped as a duplicate of a duplicate.
+        assert_eq!(
+            chain(Keep::Longest),
+            [
+                pair("centre", "long"),
+                pair("long", "long"),
+                pair("short", "short")
+            ]
+        );
     }
 
     #[test]

@@ -264,6 +264,7 @@ pub enum VerifyArg {
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum KeepArg {
+    Central,
     Longest,
     First,
 }

@@ -58,6 +58,7 @@ pub fn dedup(
 ) -> Result<(), Failure> {
     let mut params = args::params(run, args::verify_params(verify, Params::dedup()))?;
     params.mode = Mode::Dedup(match keep {
+        KeepArg::Central => Keep::Central,
         KeepArg::Longest => Keep::Longest,
         KeepArg::First => Keep::First,
     });

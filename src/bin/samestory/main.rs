@@ -64,7 +64,7 @@ enum Command {
     },
     /// Deduplicate a crawl: one line per input document, kept, duplicate or skipped.
     ///
-    /// Defaults: word 5-grams, Jaccard ≥ 0.5, keep the longest copy.
+    /// Defaults: word 5-grams, Jaccard ≥ 0.5, keep the copy the most others duplicate.
     Dedup {
         #[command(flatten)]
         run: RunArgs,
@@ -73,9 +73,12 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = ListFormat::Json)]
         format: ListFormat,
-        /// Which copy of a duplicate group to keep: the longest cleaned text (ties: smallest
-        /// id; independent of input order), or the first in input order.
-        #[arg(long, value_enum, default_value_t = KeepArg::Longest)]
+        /// Which copy of a duplicate group to keep: central, the copy verified similar to
+        /// the most others (ties: longest, then smallest id), which lets the most copies
+        /// find it; longest, the longest cleaned text (ties: smallest id); or first, the
+        /// first in input order. A page is only ever dropped as a duplicate of a kept page
+        /// it was verified against.
+        #[arg(long, value_enum, default_value_t = KeepArg::Central)]
         keep: KeepArg,
         /// Also write the kept documents (JSON Lines input: the original lines; other
         /// inputs: {"id", "title", "text"}) to FILE, which must not be an input.
