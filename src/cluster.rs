@@ -292,6 +292,111 @@ pub fn cluster_with(
     clusters
 }
 
+/// What becomes of a page that arrives after others ([`decide`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decision<D> {
+    /// No kept page is near enough: the page is kept (and founds its own group).
+    Kept,
+    /// A duplicate of the kept page `of`, with the exact score between the two.
+    Duplicate {
+        /// The kept page.
+        of: D,
+        /// Exact score against it.
+        score: f64,
+    },
+}
+
+/// The online rule of `dedup --keep first` and of the index: a page that arrives after
+/// others is a duplicate of the most similar earlier kept page it was verified against
+/// (ties: the earliest). Failing that, it checks the kept pages of its earlier neighbours
+/// (duplicates themselves), earliest first, up to [`MAX_SECOND_CHECKS`], with `check`, an
+/// exact verification against the kept page itself (no chaining). Failing that, it is kept.
+///
+/// `earlier` lists the page's verified neighbours among earlier pages with their scores;
+/// `kept_of(x)` is the kept page of `x` (`x` itself when kept). Pages are ordered by `D`'s
+/// order, which must be arrival order. The decision depends only on earlier pages, so
+/// adding pages in batches decides as adding them all at once.
+pub fn decide<D: Copy + Ord>(
+    earlier: &[(D, f64)],
+    kept_of: impl Fn(D) -> D,
+    mut check: impl FnMut(D) -> Option<f64>,
+) -> Decision<D> {
+    let mut best: Option<(f64, D)> = None;
+    for &(x, s) in earlier {
+        if kept_of(x) != x {
+            continue;
+        }
+        let better = match best {
+            None => true,
+            Some((bs, bx)) => s > bs || (s == bs && x < bx),
+        };
+        if better {
+            best = Some((s, x));
+        }
+    }
+    if let Some((score, of)) = best {
+        return Decision::Duplicate { of, score };
+    }
+    let mut reps: Vec<D> = earlier.iter().map(|&(x, _)| kept_of(x)).collect();
+    reps.sort_unstable();
+    reps.dedup();
+    reps.into_iter()
+        .take(MAX_SECOND_CHECKS)
+        .find_map(|r| check(r).map(|score| Decision::Duplicate { of: r, score }))
+        .unwrap_or(Decision::Kept)
+}
+
+/// Groups by [`decide`], pages taken in `order` (arrival order): each page sees only its
+/// neighbours earlier in `order`. Returns clusters as [`cluster_with`] does.
+pub fn cluster_online(
+    adj: &[Vec<(u32, f64)>],
+    order: &[u32],
+    mut check: impl FnMut(u32, u32) -> Option<f64>,
+) -> Vec<Cluster> {
+    const NONE: u32 = u32::MAX;
+    let n = adj.len();
+    let mut position = vec![NONE; n];
+    for (p, &d) in order.iter().enumerate() {
+        position[d as usize] = p as u32;
+    }
+    // In positions, so that `decide`'s order is arrival order.
+    let mut kept_of = vec![NONE; n];
+    let mut slot = vec![NONE; n];
+    let mut clusters: Vec<Cluster> = Vec::new();
+    let mut earlier = Vec::new();
+    for (p, &d) in order.iter().enumerate() {
+        earlier.clear();
+        earlier.extend(
+            adj[d as usize]
+                .iter()
+                .filter(|&&(x, _)| position[x as usize] < p as u32)
+                .map(|&(x, s)| (position[x as usize], s)),
+        );
+        let decision = decide(
+            &earlier,
+            |x| kept_of[x as usize],
+            |r| check(d, order[r as usize]),
+        );
+        match decision {
+            Decision::Kept => {
+                kept_of[p] = p as u32;
+                slot[p] = clusters.len() as u32;
+                clusters.push(Cluster {
+                    representative: d,
+                    members: vec![(d, 1.0)],
+                });
+            }
+            Decision::Duplicate { of, score } => {
+                kept_of[p] = of;
+                clusters[slot[of as usize] as usize]
+                    .members
+                    .push((d, score));
+            }
+        }
+    }
+    clusters
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

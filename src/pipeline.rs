@@ -698,15 +698,16 @@ impl Pipeline {
             }
         };
         let order: Vec<u32> = order.into_iter().filter(founds).collect();
+        let check = |d: u32, r: u32| {
+            let s = verify::compare(&docs[d as usize].shingles, &docs[r as usize].shingles);
+            let score = s.score(self.params.measure);
+            (score >= self.params.threshold && s.shared >= self.params.min_shared).then_some(score)
+        };
         let mut clusters = match self.params.mode {
             // A page is a duplicate only of a kept page it was verified against; the second
             // chance verifies it against the kept page of a duplicate it matched.
-            Mode::Dedup(_) => cluster::cluster_with(&adj, &order, |d, r| {
-                let s = verify::compare(&docs[d as usize].shingles, &docs[r as usize].shingles);
-                let score = s.score(self.params.measure);
-                (score >= self.params.threshold && s.shared >= self.params.min_shared)
-                    .then_some(score)
-            }),
+            Mode::Dedup(Keep::First) => cluster::cluster_online(&adj, &order, check),
+            Mode::Dedup(_) => cluster::cluster_with(&adj, &order, check),
             Mode::Clusters => cluster::cluster(&adj, &order),
         };
         let merge = self.params.mode == Mode::Clusters && self.params.merge_density <= 1.0;
