@@ -58,6 +58,7 @@ pub mod eval;
 pub mod events;
 pub mod explain;
 pub mod extract;
+pub mod index;
 pub mod lsh;
 pub mod minhash;
 pub mod output;

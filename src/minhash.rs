@@ -65,6 +65,13 @@ impl MinHashParams {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature(Box<[u32]>);
 
+impl From<Vec<u32>> for Signature {
+    /// A signature from its values (as [`Signature::as_slice`] gave them).
+    fn from(values: Vec<u32>) -> Signature {
+        Signature(values.into_boxed_slice())
+    }
+}
+
 impl Signature {
     /// The values.
     pub fn as_slice(&self) -> &[u32] {

@@ -232,7 +232,7 @@ fn drop_repeated(pipeline: &Pipeline, pages: &mut [Prepared], progress: &dyn Pro
 }
 
 /// Document indices sorted by id (then input position): the order-independent tie-breaker.
-fn ids_in_order(docs: &[Doc]) -> Vec<u32> {
+pub(crate) fn ids_in_order(docs: &[Doc]) -> Vec<u32> {
     let mut by_id: Vec<u32> = (0..docs.len() as u32).collect();
     by_id.sort_by(|&a, &b| {
         docs[a as usize]
@@ -284,7 +284,7 @@ fn read_ahead<T: Send, R: Send>(
 /// Skip every record whose id an earlier record (in input order) already has, with reason
 /// `repeated id, first at PATH:LINE`: output lines must be told apart by id. `by_id` is
 /// [`ids_in_order`] of `docs`.
-fn skip_repeated_ids(docs: &mut [Doc], by_id: &[u32]) {
+pub(crate) fn skip_repeated_ids(docs: &mut [Doc], by_id: &[u32]) {
     let runs: Vec<&[u32]> = by_id
         .chunk_by(|&a, &b| docs[a as usize].id == docs[b as usize].id)
         .filter(|run| run.len() > 1)
@@ -396,13 +396,21 @@ impl Pipeline {
             .collect()
     }
 
-    /// Run every stage on `sources`.
-    pub fn run(&self, sources: &Sources, progress: &dyn Progress) -> Analysis {
-        let started = Instant::now();
+    /// Read, prepare and sign every document of `sources` in parallel, in input order, with
+    /// the input bytes read. Documents keep their shingle sets under [`Verify::InMemory`].
+    pub fn sign_all(&self, sources: &Sources, progress: &dyn Progress) -> (Vec<Doc>, u64) {
+        self.sign_tallied(sources, progress, &FieldTally::default())
+    }
+
+    fn sign_tallied(
+        &self,
+        sources: &Sources,
+        progress: &dyn Progress,
+        tally: &FieldTally,
+    ) -> (Vec<Doc>, u64) {
         let mut bytes = 0u64;
-        let tally = FieldTally::default();
-        let mut docs: Vec<Doc> = if self.corpus_cleaning() {
-            let (pages, read) = self.prepare_tallied(sources, progress, &tally);
+        let docs: Vec<Doc> = if self.corpus_cleaning() {
+            let (pages, read) = self.prepare_tallied(sources, progress, tally);
             bytes = read;
             pages
                 .par_iter()
@@ -416,7 +424,7 @@ impl Pipeline {
                 Pending::len_bytes,
                 |chunk: Vec<Pending>| {
                     let chunk_bytes: u64 = chunk.iter().map(|p| p.len_bytes() as u64).sum();
-                    (chunk_bytes, self.sign_chunk(chunk, sources, &tally))
+                    (chunk_bytes, self.sign_chunk(chunk, sources, tally))
                 },
                 |(chunk_bytes, signed)| {
                     progress.documents(signed.len() as u64);
@@ -427,6 +435,14 @@ impl Pipeline {
             );
             docs
         };
+        (docs, bytes)
+    }
+
+    /// Run every stage on `sources`.
+    pub fn run(&self, sources: &Sources, progress: &dyn Progress) -> Analysis {
+        let started = Instant::now();
+        let tally = FieldTally::default();
+        let (mut docs, bytes) = self.sign_tallied(sources, progress, &tally);
         let sign_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use samestory::clean::{Stopwords, Verdict};
 use samestory::eval::{self, Labels};
 use samestory::explain;
+use samestory::index::{Access, Index};
 use samestory::output;
 use samestory::pipeline::{Analysis, Keep, Mode, NoProgress, Params, Pipeline, Verify};
 use samestory::read::Sources;
@@ -307,6 +308,55 @@ pub fn similarity(
         ListFormat::Json => output::write_jsonl(out, &records),
         ListFormat::Table => output::write_pair_table(out, &records),
         ListFormat::Csv => output::write_pair_csv(out, &records),
+    })
+}
+
+/// `samestory index add`.
+pub fn index_add(dir: &Path, run: &RunArgs) -> Result<(), Failure> {
+    let params = args::params(run, Params::dedup())?;
+    let sources = report::open(&run.input, &params.read)?;
+    let mut index = Index::open(dir, params, Access::Write)?;
+    let progress = Bar::new(run.input.quiet);
+    let records = index.add_batch(&sources, &progress)?;
+    progress.finish();
+    if !run.input.quiet {
+        let count = |s: &str| records.iter().filter(|r| r.status == s).count();
+        eprintln!(
+            "samestory: {}: {} kept, {} duplicates, {} skipped",
+            report::count(records.len(), "document", "documents"),
+            count("kept"),
+            count("duplicate"),
+            count("skipped")
+        );
+    }
+    write(|out| output::write_jsonl(out, &records))
+}
+
+/// `samestory index query`.
+pub fn index_query(dir: &Path, run: &RunArgs, top: usize) -> Result<(), Failure> {
+    let params = args::params(run, Params::dedup())?;
+    let sources = report::open(&run.input, &params.read)?;
+    let mut index = Index::open(dir, params, Access::Read)?;
+    let progress = Bar::new(run.input.quiet);
+    let records = index.query(&sources, top, &progress)?;
+    progress.finish();
+    write(|out| output::write_jsonl(out, &records))
+}
+
+/// `samestory index stories`.
+pub fn index_stories(dir: &Path, all: bool) -> Result<(), Failure> {
+    let index = Index::inspect(dir)?;
+    let records = index.stories(all)?;
+    write(|out| output::write_jsonl(out, &records))
+}
+
+/// `samestory index stats`.
+pub fn index_stats(dir: &Path) -> Result<(), Failure> {
+    let index = Index::inspect(dir)?;
+    let stats = index.stats()?;
+    write(|out| {
+        serde_json::to_writer_pretty(&mut *out, &stats)?;
+        out.write_all(b"\n")
     })
 }
 

@@ -152,6 +152,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = PresetArg::Dedup)]
         preset: PresetArg,
     },
+    /// A persistent crawl index: add batches, query, list stories with stable ids.
+    ///
+    /// Adding decides as `dedup --keep first` over every batch so far; a story keeps its
+    /// id forever. The index is a directory holding one SQLite file; a batch is atomic.
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
     /// Print a shell completion script (e.g. `samestory completions bash >
     /// /etc/bash_completion.d/samestory`).
     Completions {
@@ -162,6 +170,49 @@ enum Command {
     /// Print the manual page (roff), with one section per subcommand
     /// (`samestory man > samestory.1; man ./samestory.1`).
     Man,
+}
+
+#[derive(Subcommand, Debug)]
+enum IndexCommand {
+    /// Add the inputs as one batch (creating INDEX on first use): one JSON line per input
+    /// document, in input order, as `dedup` prints, plus its `story`.
+    ///
+    /// A document whose id is already in the index is skipped (repeated-id), never added
+    /// twice. Flags that change signatures must match the index's (it says which differs).
+    Add {
+        /// The index directory.
+        #[arg(value_name = "INDEX")]
+        index: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// For each input document, its best matches in the index at or above the threshold
+    /// (read only; runs beside an `add`).
+    Query {
+        /// The index directory.
+        #[arg(value_name = "INDEX")]
+        index: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Matches per document, at most.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+    },
+    /// Stories of 2+ documents as JSON Lines, like `clusters`, by stable story id.
+    Stories {
+        /// The index directory.
+        #[arg(value_name = "INDEX")]
+        index: PathBuf,
+        /// Also list stories of one document.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Documents, stories, batches, size on disk, parameters and format version (JSON).
+    Stats {
+        /// The index directory.
+        #[arg(value_name = "INDEX")]
+        index: PathBuf,
+    },
 }
 
 /// An error for the user, with the exit code it maps to.
@@ -260,6 +311,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             pairs_file,
             preset,
         } => commands::similarity(&run, &story, format, pairs, pairs_file.as_deref(), preset),
+        Command::Index { command } => match command {
+            IndexCommand::Add { index, run } => commands::index_add(&index, &run),
+            IndexCommand::Query { index, run, top } => commands::index_query(&index, &run, top),
+            IndexCommand::Stories { index, all } => commands::index_stories(&index, all),
+            IndexCommand::Stats { index } => commands::index_stats(&index),
+        },
         Command::Completions { shell } => commands::completions(shell),
         Command::Man => commands::man(),
     }

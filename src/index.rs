@@ -1,0 +1,1102 @@
+//! A persistent, incremental crawl index: documents are added in batches and queried
+//! against, and every story keeps the id it was given.
+//!
+//! # The rule
+//!
+//! Adding decides exactly as `dedup --keep first` would over every batch so far, in order:
+//! pages are taken in arrival order, and each page is a duplicate of the most similar
+//! earlier kept page it was verified against, or kept ([`cluster::decide`], the same code
+//! the batch pipeline runs). A decision depends only on earlier pages, so it never changes
+//! when later batches arrive, and a story id (the number of the story, in the order kept
+//! pages founded them) is never renamed or renumbered. The one departure: in a band bucket
+//! of more than [`lsh::MAX_BUCKET_PAIRS`] documents, the batch pipeline pairs a document
+//! with the bucket's first members by id, the index with its earliest members; both cap
+//! the work a giant bucket costs, on different members.
+//!
+//! A document whose id is already in the index (from an earlier batch or earlier in the
+//! batch) is skipped with reason `repeated-id`, as `dedup` skips a repeated id; it is not
+//! added twice.
+//!
+//! # The store
+//!
+//! SQLite (through `rusqlite`, the library compiled in) in write-ahead-log mode, one file
+//! `index.sqlite` in the index directory. Chosen for what this workload needs beyond
+//! speed (`docs/index.md`): a batch is one transaction, so a killed `add` leaves the index
+//! as it was before the batch; one writer at a time across processes (a second `add` gets
+//! a clear error at once); and readers in other processes (`query`, `stories`, `stats`)
+//! see the last committed batch while a writer works.
+//!
+//! Tables: `meta` (format version and the parameters' fingerprint), `docs` (every input
+//! document: id, status, story, kept page, score, title, origin, batch), `sets` (for each
+//! banded document: its exact-copy key, MinHash signature and shingle set, for exact
+//! verification) and `bands` (band key → document, the LSH buckets).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ahash::AHashMap;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use crate::cluster::{self, Decision};
+use crate::document::{Doc, SkipReason};
+use crate::error::{Error, ErrorKind, Result};
+use crate::lsh;
+use crate::minhash::Signature;
+use crate::params::{Keep, Mode, Params, Verify};
+use crate::pipeline::{Pipeline, Progress};
+use crate::read::Sources;
+use crate::shingle::Shingles;
+use crate::verify::{self, Measure};
+
+/// The on-disk format this version writes. An index of a newer format is refused with a
+/// message saying so; older formats (none yet) would be read or migrated.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Bumped whenever tokenizing, shingling or signing changes what a page hashes to, so an
+/// index signed by an earlier version is refused rather than silently compared.
+pub const SIGNATURE_VERSION: u32 = 1;
+
+/// Bumped whenever the cleaner keeps or drops different text for the same page.
+pub const CLEANING_VERSION: u32 = 1;
+
+/// A band key's earliest documents: one more than a giant bucket's bound
+/// ([`lsh::MAX_BUCKET_PAIRS`]), so that a giant bucket is recognised without reading it all.
+/// The limit is a constant, not a parameter: a bound LIMIT makes SQLite prepare the
+/// statement again at every execution.
+const BAND_QUERY: &str = "SELECT doc FROM bands WHERE key = ?1 ORDER BY doc LIMIT 65";
+const _: () = assert!(lsh::MAX_BUCKET_PAIRS + 1 == 65, "BAND_QUERY's LIMIT");
+
+/// The file inside the index directory.
+const FILE: &str = "index.sqlite";
+
+/// The parameters that make two signatures comparable, by name. Stored in the index when it
+/// is created; every later `add` or `query` must have the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fingerprint(pub BTreeMap<String, String>);
+
+impl Fingerprint {
+    /// The fingerprint of a run's parameters.
+    pub fn of(params: &Params) -> Fingerprint {
+        let lsh = params.lsh_params();
+        let c = &params.clean;
+        let entries = [
+            ("signature_version", SIGNATURE_VERSION.to_string()),
+            ("cleaning_version", CLEANING_VERSION.to_string()),
+            ("shingle", format!("{:?}", params.shingle.kind)),
+            ("ngram", params.shingle.ngram.to_string()),
+            ("shingle_seed", params.shingle.seed.to_string()),
+            ("permutations", params.minhash.permutations.to_string()),
+            ("minhash_seed", params.minhash.seed.to_string()),
+            ("minhash_scheme", format!("{:?}", params.minhash.scheme)),
+            ("bands", lsh.bands.to_string()),
+            ("rows", lsh.rows.to_string()),
+            ("threshold", params.threshold.to_string()),
+            ("measure", format!("{:?}", params.measure)),
+            ("clean", c.enabled.to_string()),
+            (
+                "clean_params",
+                format!(
+                    "{},{},{},{},{},{},{}",
+                    c.length_low,
+                    c.length_high,
+                    c.stopwords_low,
+                    c.stopwords_high,
+                    c.max_link_density,
+                    c.keep_all_if_empty,
+                    c.language.as_deref().unwrap_or("auto")
+                ),
+            ),
+        ];
+        Fingerprint(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
+    }
+
+    /// The first difference from `stored`, as `name: index has X, this run has Y`.
+    pub fn difference(&self, stored: &Fingerprint) -> Option<String> {
+        let keys: std::collections::BTreeSet<&String> =
+            self.0.keys().chain(stored.0.keys()).collect();
+        keys.into_iter().find_map(|k| {
+            let (ours, theirs) = (self.0.get(k), stored.0.get(k));
+            (ours != theirs).then(|| {
+                format!(
+                    "{k}: the index has {}, this run has {}",
+                    theirs.map_or("nothing", String::as_str),
+                    ours.map_or("nothing", String::as_str)
+                )
+            })
+        })
+    }
+}
+
+/// What `add` did with one input document: `dedup`'s record plus the story.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct AddRecord {
+    /// The document id.
+    pub id: String,
+    /// `kept`, `duplicate` or `skipped`.
+    pub status: &'static str,
+    /// For a duplicate: the id of the kept page it duplicates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
+    /// For a duplicate: its exact score against that page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f64>,
+    /// For a skipped document: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The story (stable id); none for a skipped document.
+    pub story: Option<u64>,
+}
+
+/// One match of a queried document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Match {
+    /// The indexed document's id.
+    pub id: String,
+    /// Exact score between the two.
+    pub similarity: f64,
+    /// Its story.
+    pub story: u64,
+}
+
+/// What `query` found for one input document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct QueryRecord {
+    /// The queried document's id.
+    pub id: String,
+    /// Best matches first (ties: earliest indexed), at or above the threshold.
+    pub matches: Vec<Match>,
+    /// For a document that could not be signed: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A member of a story.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct StoryMember {
+    /// Document id.
+    pub id: String,
+    /// Title, if known.
+    pub title: Option<String>,
+    /// Exact score against the story's kept page (1 for itself).
+    pub similarity: f64,
+}
+
+/// A story: a kept page and its duplicates, as `clusters` prints a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct StoryRecord {
+    /// Stable story id.
+    pub story: u64,
+    /// Members.
+    pub size: usize,
+    /// The kept page's id.
+    pub representative: String,
+    /// The kept page first, then in arrival order.
+    pub members: Vec<StoryMember>,
+}
+
+/// Counts and settings of an index.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct IndexStats {
+    /// Format version on disk.
+    pub format_version: u32,
+    /// Documents recorded (kept, duplicate and skipped).
+    pub documents: u64,
+    /// Of which kept.
+    pub kept: u64,
+    /// Of which duplicates.
+    pub duplicates: u64,
+    /// Of which skipped.
+    pub skipped: u64,
+    /// Stories.
+    pub stories: u64,
+    /// Batches added.
+    pub batches: u64,
+    /// Bytes of the index directory's files.
+    pub bytes_on_disk: u64,
+    /// The parameters' fingerprint.
+    pub parameters: Fingerprint,
+}
+
+/// How to open an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read only: never changes the index; runs beside a writer.
+    Read,
+    /// Read and add; creates the index on first use.
+    Write,
+}
+
+/// An open index.
+pub struct Index {
+    conn: Connection,
+    dir: PathBuf,
+    pipeline: Pipeline,
+}
+
+const STATUS_KEPT: i64 = 0;
+const STATUS_DUPLICATE: i64 = 1;
+const STATUS_SKIPPED: i64 = 2;
+
+fn store_error(dir: &Path, e: rusqlite::Error) -> Error {
+    let busy = matches!(
+        &e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::DatabaseBusy
+                || f.code == rusqlite::ErrorCode::DatabaseLocked
+    );
+    if busy {
+        Error::new(
+            ErrorKind::Io,
+            format!(
+                "{}: another `samestory index add` is writing this index; run again when it \
+                 has finished",
+                dir.display()
+            ),
+        )
+    } else {
+        Error::new(ErrorKind::Io, format!("{}: {e}", dir.display()))
+    }
+}
+
+fn u32s_to_blob(values: &[u32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn blob_to_u32s(blob: &[u8]) -> Vec<u32> {
+    blob.chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// An indexed (or just decided) document, loaded for verification and decisions.
+struct Stored {
+    id: String,
+    story: u64,
+    kept_of: u64,
+    /// Score against its kept page (1 when kept).
+    similarity: f64,
+    signature: Signature,
+    shingles: Shingles,
+}
+
+/// A row of `docs` to write.
+struct DocRow {
+    doc: u64,
+    id: String,
+    status: i64,
+    story: Option<u64>,
+    kept: Option<u64>,
+    similarity: Option<f64>,
+    title: Option<String>,
+    origin: String,
+    reason: Option<String>,
+}
+
+/// Loads banded documents from the store, once each.
+struct Loader<'t> {
+    stmt: rusqlite::Statement<'t>,
+    docs: AHashMap<u64, Stored>,
+}
+
+impl<'t> Loader<'t> {
+    fn new(conn: &'t Connection) -> rusqlite::Result<Loader<'t>> {
+        let stmt = conn.prepare(
+            "SELECT d.id, d.story, COALESCE(d.kept, d.doc), COALESCE(d.similarity, 1.0),
+                    s.signature, s.shingles
+             FROM sets s JOIN docs d ON d.doc = s.doc WHERE s.doc = ?1",
+        )?;
+        Ok(Loader {
+            stmt,
+            docs: AHashMap::new(),
+        })
+    }
+
+    fn load(&mut self, doc: u64) -> rusqlite::Result<()> {
+        if self.docs.contains_key(&doc) {
+            return Ok(());
+        }
+        let stored = self.stmt.query_row([doc as i64], |r| {
+            Ok(Stored {
+                id: r.get(0)?,
+                story: r.get::<_, i64>(1)? as u64,
+                kept_of: r.get::<_, i64>(2)? as u64,
+                similarity: r.get(3)?,
+                signature: Signature::from(blob_to_u32s(&r.get::<_, Vec<u8>>(4)?)),
+                shingles: Shingles::from_hashes(blob_to_u32s(&r.get::<_, Vec<u8>>(5)?)),
+            })
+        })?;
+        self.docs.insert(doc, stored);
+        Ok(())
+    }
+
+    fn get(&self, doc: u64) -> &Stored {
+        &self.docs[&doc]
+    }
+
+    fn insert(&mut self, doc: u64, stored: Stored) {
+        self.docs.insert(doc, stored);
+    }
+}
+
+impl Index {
+    /// Open the index in directory `dir` for a run with `params` (the `dedup` preset and the
+    /// run's flags; the index always decides with `--keep first`). With [`Access::Write`]
+    /// the directory and index are created when missing. Fails, naming the difference, when
+    /// the index was built with parameters that make signatures incomparable.
+    pub fn open(dir: &Path, params: Params, access: Access) -> Result<Index> {
+        Index::open_with(dir, params, access, true)
+    }
+
+    /// Open an index read-only to list or count what it holds (`stories`, `stats`),
+    /// whatever parameters it was built with.
+    pub fn inspect(dir: &Path) -> Result<Index> {
+        Index::open_with(dir, Params::dedup(), Access::Read, false)
+    }
+
+    fn open_with(dir: &Path, params: Params, access: Access, check: bool) -> Result<Index> {
+        let mut params = params;
+        params.mode = Mode::Dedup(Keep::First);
+        params.verify = Verify::InMemory;
+        params.events = false;
+        if params.measure != Measure::Jaccard {
+            return Err(Error::params("the index compares pages by Jaccard"));
+        }
+        let pipeline = Pipeline::new(params)?;
+        let file = dir.join(FILE);
+        let conn = match access {
+            Access::Read => {
+                if !file.exists() {
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        format!(
+                            "{}: no index here (`samestory index add` creates one)",
+                            dir.display()
+                        ),
+                    ));
+                }
+                Connection::open_with_flags(
+                    &file,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+            }
+            Access::Write => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::new(ErrorKind::Io, format!("{}: {e}", dir.display())))?;
+                Connection::open(&file)
+            }
+        }
+        .map_err(|e| store_error(dir, e))?;
+        let mut index = Index {
+            conn,
+            dir: dir.to_path_buf(),
+            pipeline,
+        };
+        index.setup(access)?;
+        index.check_compatible(check)?;
+        Ok(index)
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        store_error(&self.dir, e)
+    }
+
+    fn setup(&mut self, access: Access) -> Result<()> {
+        // Readers never wait: in WAL mode they read the last committed state. A second
+        // writer fails at once (busy_timeout 0) with a clear message.
+        self.conn
+            .busy_timeout(std::time::Duration::from_millis(0))
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .pragma_update(None, "cache_size", -65536)
+            .map_err(|e| self.err(e))?;
+        if access == Access::Write {
+            // Takes effect when the file is created (before the first table).
+            self.conn
+                .pragma_update(None, "page_size", 16384)
+                .map_err(|e| self.err(e))?;
+            self.conn
+                .pragma_update(None, "journal_mode", "WAL")
+                .map_err(|e| self.err(e))?;
+            self.conn
+                .pragma_update(None, "synchronous", "NORMAL")
+                .map_err(|e| self.err(e))?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| store_error(&self.dir, e))?;
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS docs(
+                     doc INTEGER PRIMARY KEY,
+                     id TEXT NOT NULL UNIQUE,
+                     status INTEGER NOT NULL,
+                     story INTEGER,
+                     kept INTEGER,
+                     similarity REAL,
+                     title TEXT,
+                     origin TEXT NOT NULL,
+                     reason TEXT,
+                     batch INTEGER NOT NULL);
+                 CREATE INDEX IF NOT EXISTS docs_story ON docs(story);
+                 CREATE TABLE IF NOT EXISTS sets(
+                     doc INTEGER PRIMARY KEY,
+                     content BLOB NOT NULL,
+                     signature BLOB NOT NULL,
+                     shingles BLOB NOT NULL);
+                 CREATE INDEX IF NOT EXISTS sets_content ON sets(content);
+                 CREATE TABLE IF NOT EXISTS bands(
+                     key INTEGER NOT NULL,
+                     doc INTEGER NOT NULL,
+                     PRIMARY KEY(key, doc)) WITHOUT ROWID;",
+            )
+            .map_err(|e| store_error(&self.dir, e))?;
+            let have: Option<String> = tx
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'format_version'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| store_error(&self.dir, e))?;
+            if have.is_none() {
+                let fingerprint = Fingerprint::of(self.pipeline.params());
+                let json = serde_json::to_string(&fingerprint.0).expect("strings serialize");
+                tx.execute(
+                    "INSERT INTO meta(key, value) VALUES ('format_version', ?1), ('parameters', ?2), ('batches', '0')",
+                    params![FORMAT_VERSION.to_string(), json],
+                )
+                .map_err(|e| store_error(&self.dir, e))?;
+            }
+            tx.commit().map_err(|e| store_error(&self.dir, e))?;
+        }
+        Ok(())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn stored_fingerprint(&self) -> Result<Fingerprint> {
+        let json = self.meta("parameters")?.unwrap_or_default();
+        serde_json::from_str(&json).map(Fingerprint).map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("{}: bad parameters record: {e}", self.dir.display()),
+            )
+        })
+    }
+
+    fn check_compatible(&self, params: bool) -> Result<()> {
+        let version: u32 = self
+            .meta("format_version")?
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!(
+                        "{}: not a samestory index (no format version)",
+                        self.dir.display()
+                    ),
+                )
+            })?;
+        if version > FORMAT_VERSION {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!(
+                    "{}: index format version {version} is newer than this samestory reads \
+                     ({FORMAT_VERSION}); use a newer samestory",
+                    self.dir.display()
+                ),
+            ));
+        }
+        if !params {
+            return Ok(());
+        }
+        let ours = Fingerprint::of(self.pipeline.params());
+        if let Some(diff) = ours.difference(&self.stored_fingerprint()?) {
+            return Err(Error::params(format!(
+                "{}: parameters differ from the index's ({diff}); signatures would not be \
+                 comparable",
+                self.dir.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The parameters in force.
+    pub fn params(&self) -> &Params {
+        self.pipeline.params()
+    }
+
+    /// Sign the documents of `sources` and add them as one atomic batch: one record per
+    /// input document, in input order.
+    ///
+    /// The work is arranged for the store: the batch's band keys are looked up in the index
+    /// once, in key order, and the indexed documents they hit are loaded once; the decisions
+    /// are then taken in memory in arrival order ([`cluster::decide`]), and the new rows are
+    /// written in key order in one transaction.
+    pub fn add_batch(
+        &mut self,
+        sources: &Sources,
+        progress: &dyn Progress,
+    ) -> Result<Vec<AddRecord>> {
+        let (mut docs, _) = self.pipeline.sign_all(sources, progress);
+        let by_id = crate::pipeline::ids_in_order(&docs);
+        crate::pipeline::skip_repeated_ids(&mut docs, &by_id);
+        let params = self.pipeline.params().clone();
+        let lsh = params.lsh_params();
+        let floor = prefilter_floor(&params);
+        let dir = self.dir.clone();
+        let e = |e: rusqlite::Error| store_error(&dir, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(e)?;
+        let batch: u64 = tx
+            .query_row("SELECT value FROM meta WHERE key = 'batches'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(e)?
+            .parse()
+            .unwrap_or(0)
+            + 1;
+        let first_doc: u64 = tx
+            .query_row("SELECT COALESCE(MAX(doc) + 1, 0) FROM docs", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(e)? as u64;
+        let mut next_story: u64 = tx
+            .query_row("SELECT COALESCE(MAX(story) + 1, 1) FROM docs", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(e)? as u64;
+
+        // What the index already holds that this batch needs: ids, exact copies, buckets.
+        let mut taken: AHashMap<usize, String> = AHashMap::new();
+        let mut leaders: AHashMap<u128, u64> = AHashMap::new();
+        let mut keys: Vec<Vec<u64>> = vec![Vec::new(); docs.len()];
+        {
+            let mut find_id = tx
+                .prepare("SELECT origin FROM docs WHERE id = ?1")
+                .map_err(e)?;
+            let mut find_content = tx
+                .prepare("SELECT doc FROM sets WHERE content = ?1")
+                .map_err(e)?;
+            for (i, d) in docs.iter().enumerate() {
+                if matches!(d.skipped, Some(SkipReason::RepeatedId(_))) {
+                    continue;
+                }
+                if let Some(first) = find_id
+                    .query_row([&d.id], |r| r.get::<_, String>(0))
+                    .optional()
+                    .map_err(e)?
+                {
+                    taken.insert(i, first);
+                    continue;
+                }
+                let Some(sig) = &d.signature else { continue };
+                if let Some(leader) = find_content
+                    .query_row([&d.content.to_be_bytes()[..]], |r| r.get::<_, i64>(0))
+                    .optional()
+                    .map_err(e)?
+                {
+                    leaders.insert(d.content, leader as u64);
+                    continue;
+                }
+                keys[i] = (0..lsh.bands)
+                    .map(|b| lsh::band_key(sig, b, &lsh))
+                    .collect();
+            }
+        }
+        let mut wanted: Vec<u64> = keys.iter().flatten().copied().collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        // Each key's earliest indexed documents ([`BAND_QUERY`]).
+        let mut buckets: AHashMap<u64, Vec<u64>> = AHashMap::new();
+        {
+            let mut find_band = tx.prepare(BAND_QUERY).map_err(e)?;
+            for &key in &wanted {
+                let rows = find_band
+                    .query_map([key as i64], |r| r.get::<_, i64>(0))
+                    .map_err(e)?;
+                let mut bucket = Vec::new();
+                for row in rows {
+                    bucket.push(row.map_err(e)? as u64);
+                }
+                if !bucket.is_empty() {
+                    buckets.insert(key, bucket);
+                }
+            }
+        }
+        let mut hit: Vec<u64> = buckets.values().flatten().copied().collect();
+        hit.extend(leaders.values().copied());
+        hit.sort_unstable();
+        hit.dedup();
+        let mut store = Loader::new(&tx).map_err(e)?;
+        for &x in &hit {
+            store.load(x).map_err(e)?;
+        }
+
+        // Decide in arrival order, in memory.
+        let mut records = Vec::with_capacity(docs.len());
+        let mut rows: Vec<DocRow> = Vec::new();
+        let mut sets: Vec<(u64, u128, Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut new_bands: Vec<(u64, u64)> = Vec::new();
+        let mut batch_buckets: AHashMap<u64, Vec<u64>> = AHashMap::new();
+        let mut next_doc = first_doc;
+        for (i, d) in docs.iter_mut().enumerate() {
+            let origin = d.origin.to_string();
+            // Repeated within the batch (the pipeline's rule): reported, not recorded.
+            if matches!(d.skipped, Some(SkipReason::RepeatedId(_))) {
+                records.push(skipped_record(d));
+                continue;
+            }
+            if let Some(first) = taken.remove(&i) {
+                // Already indexed: reported, never added twice. An unreadable record keeps
+                // its own reason, as in `dedup`.
+                if !matches!(
+                    d.skipped,
+                    Some(SkipReason::Unreadable(_) | SkipReason::TooLarge(_))
+                ) {
+                    d.skipped = Some(SkipReason::RepeatedId(first));
+                }
+                records.push(skipped_record(d));
+                continue;
+            }
+            let doc_no = next_doc;
+            next_doc += 1;
+            if d.skipped.is_some() {
+                let record = skipped_record(d);
+                rows.push(DocRow {
+                    doc: doc_no,
+                    id: d.id.clone(),
+                    status: STATUS_SKIPPED,
+                    story: None,
+                    kept: None,
+                    similarity: None,
+                    title: d.title.clone(),
+                    origin,
+                    reason: record.reason.clone(),
+                });
+                records.push(record);
+                continue;
+            }
+            let sig = d.signature.clone().expect("signed");
+            let (decision, banded) = if let Some(&leader) = leaders.get(&d.content) {
+                // An exact copy follows its leader: a duplicate of the leader's kept page,
+                // with the leader's score (1 when the leader is kept).
+                let (kept_of, score) = {
+                    let l = store.get(leader);
+                    (l.kept_of, l.similarity)
+                };
+                store.load(kept_of).map_err(e)?;
+                let decision = Decision::Duplicate { of: kept_of, score };
+                (decision, false)
+            } else {
+                let mut candidates: Vec<u64> = Vec::new();
+                for &key in &keys[i] {
+                    let indexed = buckets.get(&key).map_or(&[][..], Vec::as_slice);
+                    let ours = batch_buckets.get(&key).map_or(&[][..], Vec::as_slice);
+                    // Earliest members first (indexed documents precede this batch's).
+                    let bucket = indexed.iter().chain(ours);
+                    if indexed.len() + ours.len() > lsh::MAX_BUCKET_PAIRS {
+                        candidates.extend(bucket.take(lsh::GIANT_HEADS));
+                    } else {
+                        candidates.extend(bucket);
+                    }
+                }
+                candidates.sort_unstable();
+                candidates.dedup();
+                let mut earlier: Vec<(u64, f64)> = Vec::new();
+                for &x in &candidates {
+                    let stored = store.get(x);
+                    if stored.signature.jaccard(&sig) < floor {
+                        continue;
+                    }
+                    let s = verify::compare(&d.shingles, &stored.shingles);
+                    let score = s.score(params.measure);
+                    if score >= params.threshold && s.shared >= params.min_shared {
+                        earlier.push((x, score));
+                    }
+                }
+                // The kept pages the second chance may check, loaded before deciding.
+                for &(x, _) in &earlier {
+                    let kept = store.get(x).kept_of;
+                    store.load(kept).map_err(e)?;
+                }
+                let decision = cluster::decide(
+                    &earlier,
+                    |x| store.get(x).kept_of,
+                    |r| {
+                        let s = verify::compare(&d.shingles, &store.get(r).shingles);
+                        let score = s.score(params.measure);
+                        (score >= params.threshold && s.shared >= params.min_shared)
+                            .then_some(score)
+                    },
+                );
+                (decision, true)
+            };
+            let (status, story, kept, similarity, record) = match decision {
+                Decision::Kept => {
+                    let story = next_story;
+                    next_story += 1;
+                    let record = AddRecord {
+                        id: d.id.clone(),
+                        status: "kept",
+                        duplicate_of: None,
+                        similarity: None,
+                        reason: None,
+                        story: Some(story),
+                    };
+                    (STATUS_KEPT, story, None, None, record)
+                }
+                Decision::Duplicate { of, score } => {
+                    let kept = store.get(of);
+                    let score = crate::output::round(score);
+                    let record = AddRecord {
+                        id: d.id.clone(),
+                        status: "duplicate",
+                        duplicate_of: Some(kept.id.clone()),
+                        similarity: Some(score),
+                        reason: None,
+                        story: Some(kept.story),
+                    };
+                    (STATUS_DUPLICATE, kept.story, Some(of), Some(score), record)
+                }
+            };
+            rows.push(DocRow {
+                doc: doc_no,
+                id: d.id.clone(),
+                status,
+                story: Some(story),
+                kept,
+                similarity,
+                title: d.title.clone(),
+                origin,
+                reason: None,
+            });
+            if banded {
+                for &key in &keys[i] {
+                    batch_buckets.entry(key).or_default().push(doc_no);
+                    new_bands.push((key, doc_no));
+                }
+                leaders.insert(d.content, doc_no);
+                sets.push((
+                    doc_no,
+                    d.content,
+                    u32s_to_blob(sig.as_slice()),
+                    u32s_to_blob(d.shingles.as_slice()),
+                ));
+                store.insert(
+                    doc_no,
+                    Stored {
+                        id: d.id.clone(),
+                        story,
+                        kept_of: kept.unwrap_or(doc_no),
+                        similarity: similarity.unwrap_or(1.0),
+                        signature: sig,
+                        shingles: std::mem::take(&mut d.shingles),
+                    },
+                );
+            }
+            records.push(record);
+        }
+        drop(store);
+        if rows.is_empty() {
+            // Nothing new (every document already indexed, say, when a batch is re-run
+            // after it committed): the index is left exactly as it was, batch count too.
+            return Ok(records);
+        }
+
+        // Write: documents and sets in document order, bands in key order.
+        {
+            let mut insert_doc = tx
+                .prepare(
+                    "INSERT INTO docs(doc, id, status, story, kept, similarity, title, origin,
+                                      reason, batch)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(e)?;
+            for r in &rows {
+                insert_doc
+                    .execute(params![
+                        r.doc as i64,
+                        r.id,
+                        r.status,
+                        r.story.map(|s| s as i64),
+                        r.kept.map(|k| k as i64),
+                        r.similarity,
+                        r.title,
+                        r.origin,
+                        r.reason,
+                        batch as i64
+                    ])
+                    .map_err(e)?;
+            }
+            let mut insert_set = tx
+                .prepare(
+                    "INSERT INTO sets(doc, content, signature, shingles) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(e)?;
+            for (doc, content, sig, shingles) in &sets {
+                insert_set
+                    .execute(params![
+                        *doc as i64,
+                        &content.to_be_bytes()[..],
+                        sig,
+                        shingles
+                    ])
+                    .map_err(e)?;
+            }
+            new_bands.sort_unstable_by_key(|&(key, doc)| (key as i64, doc));
+            let mut insert_band = tx
+                .prepare("INSERT OR IGNORE INTO bands(key, doc) VALUES (?1, ?2)")
+                .map_err(e)?;
+            for &(key, doc) in &new_bands {
+                insert_band
+                    .execute(params![key as i64, doc as i64])
+                    .map_err(e)?;
+            }
+        }
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'batches'",
+            [batch.to_string()],
+        )
+        .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(records)
+    }
+
+    /// For each document of `sources`: its best `top` matches in the index, at or above the
+    /// threshold. Never writes; reads one consistent snapshot.
+    pub fn query(
+        &mut self,
+        sources: &Sources,
+        top: usize,
+        progress: &dyn Progress,
+    ) -> Result<Vec<QueryRecord>> {
+        let (docs, _) = self.pipeline.sign_all(sources, progress);
+        let params = self.pipeline.params().clone();
+        let lsh = params.lsh_params();
+        let floor = prefilter_floor(&params);
+        let dir = self.dir.clone();
+        let e = |e: rusqlite::Error| store_error(&dir, e);
+        let tx = self.conn.transaction().map_err(e)?;
+        let mut find_content = tx
+            .prepare("SELECT s.doc FROM sets s WHERE s.content = ?1")
+            .map_err(e)?;
+        let mut find_band = tx.prepare(BAND_QUERY).map_err(e)?;
+        let mut load = tx
+            .prepare("SELECT signature, shingles FROM sets WHERE doc = ?1")
+            .map_err(e)?;
+        let mut about = tx
+            .prepare("SELECT id, story FROM docs WHERE doc = ?1")
+            .map_err(e)?;
+        let mut out = Vec::with_capacity(docs.len());
+        for d in &docs {
+            let mut record = QueryRecord {
+                id: d.id.clone(),
+                matches: Vec::new(),
+                reason: d.skipped.as_ref().map(SkipReason::message),
+            };
+            let Some(sig) = &d.signature else {
+                out.push(record);
+                continue;
+            };
+            let mut scored: Vec<(f64, u64)> = Vec::new();
+            let content = d.content.to_be_bytes();
+            let leader: Option<i64> = find_content
+                .query_row([&content[..]], |r| r.get(0))
+                .optional()
+                .map_err(e)?;
+            if let Some(leader) = leader {
+                scored.push((1.0, leader as u64));
+            }
+            let mut candidates: Vec<u64> = Vec::new();
+            for b in 0..lsh.bands {
+                let key = lsh::band_key(sig, b, &lsh);
+                let rows = find_band
+                    .query_map([key as i64], |r| r.get::<_, i64>(0))
+                    .map_err(e)?;
+                let mut bucket = Vec::new();
+                for row in rows {
+                    bucket.push(row.map_err(e)? as u64);
+                }
+                if bucket.len() > lsh::MAX_BUCKET_PAIRS {
+                    bucket.truncate(lsh::GIANT_HEADS);
+                }
+                candidates.extend(bucket);
+            }
+            candidates.sort_unstable();
+            candidates.dedup();
+            for x in candidates {
+                if leader == Some(x as i64) {
+                    continue;
+                }
+                let (sig_blob, sh_blob): (Vec<u8>, Vec<u8>) = load
+                    .query_row([x as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(e)?;
+                if Signature::from(blob_to_u32s(&sig_blob)).jaccard(sig) < floor {
+                    continue;
+                }
+                let shingles = Shingles::from_hashes(blob_to_u32s(&sh_blob));
+                let score = verify::compare(&d.shingles, &shingles).score(params.measure);
+                if score >= params.threshold {
+                    scored.push((score, x));
+                }
+            }
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            scored.truncate(top);
+            for (score, x) in scored {
+                let (id, story): (String, i64) = about
+                    .query_row([x as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(e)?;
+                record.matches.push(Match {
+                    id,
+                    similarity: crate::output::round(score),
+                    story: story as u64,
+                });
+            }
+            out.push(record);
+        }
+        Ok(out)
+    }
+
+    /// Every story, by story id; with `all`, stories of one page too.
+    pub fn stories(&self, all: bool) -> Result<Vec<StoryRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT story, id, title, status, similarity FROM docs
+                 WHERE story IS NOT NULL ORDER BY story, status, doc",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<f64>>(4)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut stories: Vec<StoryRecord> = Vec::new();
+        for row in rows {
+            let (story, id, title, status, sim) = row.map_err(|e| self.err(e))?;
+            let member = StoryMember {
+                id: id.clone(),
+                title,
+                similarity: if status == STATUS_KEPT {
+                    1.0
+                } else {
+                    sim.unwrap_or(1.0)
+                },
+            };
+            match stories.last_mut() {
+                Some(s) if s.story == story as u64 => {
+                    s.members.push(member);
+                    s.size += 1;
+                }
+                _ => stories.push(StoryRecord {
+                    story: story as u64,
+                    size: 1,
+                    representative: id,
+                    members: vec![member],
+                }),
+            }
+        }
+        if !all {
+            stories.retain(|s| s.size > 1);
+        }
+        Ok(stories)
+    }
+
+    /// SQLite's own check of the file (`PRAGMA integrity_check`): every page and index
+    /// consistent. An error names what is wrong.
+    pub fn integrity_check(&self) -> Result<()> {
+        let verdict: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if verdict == "ok" {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::Io,
+                format!("{}: index is damaged: {verdict}", self.dir.display()),
+            ))
+        }
+    }
+
+    /// Counts, size on disk and parameters.
+    pub fn stats(&self) -> Result<IndexStats> {
+        let count = |sql: &str| -> Result<u64> {
+            self.conn
+                .query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(|e| self.err(e))
+        };
+        let status = |s: i64| count(&format!("SELECT COUNT(*) FROM docs WHERE status = {s}"));
+        let mut bytes_on_disk = 0;
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                if let Ok(m) = entry.metadata() {
+                    bytes_on_disk += m.len();
+                }
+            }
+        }
+        Ok(IndexStats {
+            format_version: self
+                .meta("format_version")?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            documents: count("SELECT COUNT(*) FROM docs")?,
+            kept: status(STATUS_KEPT)?,
+            duplicates: status(STATUS_DUPLICATE)?,
+            skipped: status(STATUS_SKIPPED)?,
+            stories: count("SELECT COUNT(DISTINCT story) FROM docs WHERE story IS NOT NULL")?,
+            batches: self
+                .meta("batches")?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            bytes_on_disk,
+            parameters: self.stored_fingerprint()?,
+        })
+    }
+}
+
+fn skipped_record(d: &Doc) -> AddRecord {
+    AddRecord {
+        id: d.id.clone(),
+        status: "skipped",
+        duplicate_of: None,
+        similarity: None,
+        reason: d.skipped.as_ref().map(SkipReason::message),
+        story: None,
+    }
+}
+
+/// The estimate below which a candidate is not verified, as the batch pipeline's prefilter
+/// ([`Pipeline::prefilter`]).
+fn prefilter_floor(params: &Params) -> f64 {
+    let t = params.threshold;
+    let k = params.minhash.permutations as f64;
+    t - 4.0 * (t * (1.0 - t) / k).sqrt() - 0.02
+}

@@ -1,0 +1,397 @@
+//! The crawl index (issue 10): same decisions as `dedup --keep first`, stable story ids,
+//! atomic batches under SIGKILL, one writer at a time, readers beside it, and refusals of
+//! incomparable parameters and newer formats. Every corpus is generated here.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use samestory::index::{Access, Index};
+use samestory::output::dedup_records;
+use samestory::pipeline::{Keep, Mode, NoProgress, Params, Pipeline};
+use samestory::read::{Input, Sources};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_samestory"))
+}
+
+/// A corpus of `families` stories, each with a few near-copies (words replaced, dropped or
+/// added at random), as JSON Lines records, shuffled. Words are made up from a small
+/// alphabet so unrelated stories share no 5-word run; copies share most of theirs.
+fn corpus(seed: u64, families: usize) -> Vec<String> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let word = |k: u64| -> String {
+        let letter = |i: u64| char::from(b'a' + (i % 26) as u8);
+        format!("q{}{}{}", letter(k), letter(k / 26), letter(k / 676))
+    };
+    let mut docs = Vec::new();
+    for f in 0..families {
+        let base: Vec<String> = (0..60 + next() % 60)
+            .map(|_| word(next() % 17_000))
+            .collect();
+        let copies = 1 + next() % 5;
+        for c in 0..copies {
+            let mut words = base.clone();
+            let edits = (next() % 4) as usize * words.len() / 20;
+            for _ in 0..edits {
+                let at = (next() as usize) % words.len();
+                match next() % 3 {
+                    0 => words[at] = word(next() % 17_000),
+                    1 if words.len() > 10 => {
+                        words.remove(at);
+                    }
+                    _ => words.insert(at, word(next() % 17_000)),
+                }
+            }
+            let text = words.join(" ");
+            docs.push((next(), format!("f{f}c{c}"), text));
+        }
+        // Now and then an exact copy of the first version.
+        if next() % 4 == 0 {
+            docs.push((next(), format!("f{f}x"), base.join(" ")));
+        }
+    }
+    docs.sort();
+    docs.into_iter()
+        .map(|(_, id, text)| serde_json::json!({"id": id, "text": text}).to_string())
+        .collect()
+}
+
+fn params() -> Params {
+    let mut p = Params::dedup();
+    p.clean.enabled = false;
+    p
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    std::fs::write(
+        path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+}
+
+fn sources(path: &Path) -> Sources {
+    Sources::open(&[Input::Path(path.into())], &params().read).unwrap()
+}
+
+/// `(id, status, duplicate_of, similarity)` of every record.
+type Outcome = Vec<(String, String, Option<String>, Option<f64>)>;
+
+fn batch_outcome(all: &Path) -> Outcome {
+    let mut p = params();
+    p.mode = Mode::Dedup(Keep::First);
+    let analysis = Pipeline::new(p).unwrap().run(&sources(all), &NoProgress);
+    dedup_records(&analysis)
+        .into_iter()
+        .map(|r| {
+            let v = serde_json::to_value(&r).unwrap();
+            (
+                r.id.clone(),
+                v["status"].as_str().unwrap().to_string(),
+                r.duplicate_of.clone(),
+                r.similarity,
+            )
+        })
+        .collect()
+}
+
+fn add_in_batches(dir: &Path, index: &Path, lines: &[String], k: usize) -> Outcome {
+    let mut out = Vec::new();
+    let size = lines.len().div_ceil(k);
+    for (b, chunk) in lines.chunks(size.max(1)).enumerate() {
+        let path = dir.join(format!("batch{b}.jsonl"));
+        write_lines(&path, chunk);
+        let mut idx = Index::open(index, params(), Access::Write).unwrap();
+        for r in idx.add_batch(&sources(&path), &NoProgress).unwrap() {
+            out.push((
+                r.id.clone(),
+                r.status.to_string(),
+                r.duplicate_of.clone(),
+                r.similarity,
+            ));
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Adding a corpus in k batches decides exactly as one `dedup --keep first` over the
+    /// concatenation, and later batches never change an earlier story.
+    #[test]
+    fn batches_decide_as_one_dedup_keep_first(seed in 1u64..u64::MAX, families in 5usize..60, k in 1usize..6) {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = corpus(seed, families);
+        let all = dir.path().join("all.jsonl");
+        write_lines(&all, &lines);
+        let expected = batch_outcome(&all);
+        let index = dir.path().join("idx");
+        let got = add_in_batches(dir.path(), &index, &lines, k);
+        prop_assert_eq!(&got, &expected);
+        let stories = Index::inspect(&index).unwrap().stories(true).unwrap();
+        let kept = expected.iter().filter(|r| r.1 == "kept").count();
+        prop_assert_eq!(stories.len(), kept);
+    }
+}
+
+#[test]
+fn story_ids_never_change_when_batches_are_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = corpus(7, 40);
+    let index = dir.path().join("idx");
+    let (first, rest) = lines.split_at(lines.len() / 2);
+    add_in_batches(dir.path(), &index, first, 1);
+    let before = Index::inspect(&index).unwrap().stories(true).unwrap();
+    std::fs::create_dir_all(dir.path().join("later")).unwrap();
+    add_in_batches(&dir.path().join("later"), &index, rest, 3);
+    let after = Index::inspect(&index).unwrap().stories(true).unwrap();
+    for old in &before {
+        let new = after
+            .iter()
+            .find(|s| s.story == old.story)
+            .expect("story kept");
+        assert_eq!(new.representative, old.representative);
+        // Its members are still there, first, in the same order.
+        assert_eq!(&new.members[..old.members.len()], &old.members[..]);
+    }
+    assert!(after.len() > before.len());
+}
+
+#[test]
+fn a_repeated_id_is_reported_not_added_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = corpus(3, 10);
+    let path = dir.path().join("a.jsonl");
+    write_lines(&path, &lines);
+    let index = dir.path().join("idx");
+    let mut idx = Index::open(&index, params(), Access::Write).unwrap();
+    idx.add_batch(&sources(&path), &NoProgress).unwrap();
+    let again = idx.add_batch(&sources(&path), &NoProgress).unwrap();
+    assert_eq!(again.len(), lines.len());
+    for r in &again {
+        assert_eq!(r.status, "skipped");
+        assert!(
+            r.reason
+                .as_deref()
+                .unwrap()
+                .starts_with("repeated id, first at")
+        );
+        assert_eq!(r.story, None);
+    }
+    assert_eq!(idx.stats().unwrap().documents, lines.len() as u64);
+}
+
+fn run_add(index: &Path, input: &Path) -> std::process::Output {
+    bin()
+        .args(["index", "add", "-q", "--no-clean"])
+        .arg(index)
+        .arg(input)
+        .output()
+        .unwrap()
+}
+
+/// Everything an index holds, as text: every story with its members, and the counts.
+fn state(index: &Path) -> String {
+    let idx = Index::inspect(index).unwrap();
+    idx.integrity_check().unwrap();
+    let stats = idx.stats().unwrap();
+    format!(
+        "{} {} {} {}\n{}",
+        stats.documents,
+        stats.kept,
+        stats.duplicates,
+        stats.batches,
+        serde_json::to_string(&idx.stories(true).unwrap()).unwrap()
+    )
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_killed_add_leaves_the_batch_undone_or_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = corpus(11, 2500);
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let a = dir.path().join("a.jsonl");
+    let b = dir.path().join("b.jsonl");
+    write_lines(&a, first);
+    write_lines(&b, second);
+    let base = dir.path().join("base");
+    assert!(run_add(&base, &a).status.success());
+    let before = state(&base);
+    // The uninterrupted run, and how long it takes.
+    let full = dir.path().join("full");
+    copy_dir(&base, &full);
+    let started = std::time::Instant::now();
+    assert!(run_add(&full, &b).status.success());
+    let took = started.elapsed();
+    let after = state(&full);
+    assert!(before != after);
+    let mut seen = (0, 0);
+    let runs = 30;
+    for run in 0..runs {
+        let idx = dir.path().join(format!("k{run}"));
+        copy_dir(&base, &idx);
+        let mut child = bin()
+            .args(["index", "add", "-q", "--no-clean"])
+            .arg(&idx)
+            .arg(&b)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Spread over the whole run, and a little past it.
+        let delay = took.mul_f64((run as f64 + 0.5) / runs as f64 * 1.1);
+        std::thread::sleep(delay);
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let now = state(&idx);
+        if now == before {
+            seen.0 += 1;
+        } else {
+            // (Not assert_eq!: the states are long.)
+            assert!(
+                now == after,
+                "run {run}: neither before nor after the batch"
+            );
+            seen.1 += 1;
+        }
+        // Running the batch again gives the uninterrupted result.
+        let again = run_add(&idx, &b);
+        assert!(again.status.success());
+        assert!(state(&idx) == after, "run {run}: re-run differs");
+        std::fs::remove_dir_all(&idx).unwrap();
+    }
+    // The kills did land inside the batch (not all after it).
+    assert!(seen.0 > 0, "no kill interrupted the batch: {seen:?}");
+    eprintln!(
+        "killed runs: {} before the commit, {} after",
+        seen.0, seen.1
+    );
+}
+
+#[test]
+fn a_second_writer_is_refused_and_readers_see_the_last_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = corpus(5, 30);
+    let a = dir.path().join("a.jsonl");
+    write_lines(&a, &lines);
+    let index = dir.path().join("idx");
+    assert!(run_add(&index, &a).status.success());
+    // Another writer holds the write lock (as a running `index add` does).
+    let holder = rusqlite::Connection::open(index.join("index.sqlite")).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let b = dir.path().join("b.jsonl");
+    write_lines(&b, &corpus(6, 5));
+    let out = run_add(&index, &b);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another `samestory index add` is writing"),
+        "{err}"
+    );
+    // A reader is not blocked and sees the committed state.
+    let q = bin()
+        .args(["index", "query", "-q", "--no-clean"])
+        .arg(&index)
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert!(q.status.success(), "{}", String::from_utf8_lossy(&q.stderr));
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&q.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["matches"][0]["similarity"], 1.0);
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    assert!(run_add(&index, &b).status.success());
+    std::thread::sleep(Duration::from_millis(1));
+}
+
+#[test]
+fn incomparable_parameters_and_newer_formats_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.jsonl");
+    write_lines(&a, &corpus(9, 5));
+    let index = dir.path().join("idx");
+    assert!(run_add(&index, &a).status.success());
+    let out = bin()
+        .args(["index", "add", "-q", "--no-clean", "--ngram", "4"])
+        .arg(&index)
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ngram: the index has 5, this run has 4"),
+        "{err}"
+    );
+    // Cleaning on against an index built without it.
+    let out = bin()
+        .args(["index", "query", "-q"])
+        .arg(&index)
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("clean: the index has false"));
+    // A format from the future.
+    let conn = rusqlite::Connection::open(index.join("index.sqlite")).unwrap();
+    conn.execute(
+        "UPDATE meta SET value = '99' WHERE key = 'format_version'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let out = bin().args(["index", "stats"]).arg(&index).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("format version 99 is newer"));
+    // No index at all.
+    let out = bin()
+        .args(["index", "stories"])
+        .arg(dir.path().join("nothing"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no index here"));
+}
+
+#[test]
+fn the_index_cli_prints_one_line_per_input_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = corpus(21, 20);
+    let a = dir.path().join("a.jsonl");
+    write_lines(&a, &lines);
+    let index: PathBuf = dir.path().join("idx");
+    let out = run_add(&index, &a);
+    assert!(out.status.success());
+    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), lines.len());
+    for (r, line) in records.iter().zip(&lines) {
+        let input: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(r["id"], input["id"]);
+        assert!(r["story"].as_u64().is_some());
+    }
+    let stats = bin().args(["index", "stats"]).arg(&index).output().unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(stats["documents"], lines.len());
+    assert_eq!(stats["format_version"], 1);
+    assert_eq!(stats["parameters"]["ngram"], "5");
+}
