@@ -323,6 +323,11 @@ impl Pipeline {
         Ok(Pipeline { params, hasher })
     }
 
+    /// The MinHash functions drawn from the parameters' seed.
+    pub fn hasher(&self) -> &MinHasher {
+        &self.hasher
+    }
+
     /// The parameters in force.
     pub fn params(&self) -> &Params {
         &self.params
