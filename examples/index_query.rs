@@ -6,8 +6,8 @@
 //!
 //! Takes every k-th line of CORPUS (QUERIES of them, default 1,000), and queries the index
 //! with each alone, in one process (warm: the first 50 are run once before timing). Each
-//! query writes its one line to a file, opens it and runs [`Index::query`]: reading,
-//! cleaning, signing, band lookups and exact verification. Prints p50, p99 and max in
+//! query is the line as a document in memory ([`Sources::from_memory`]) and one
+//! [`Index::query`]: parsing, cleaning, signing, band lookups and exact verification. Prints p50, p99 and max in
 //! milliseconds, and how many queries found at least one match.
 
 use std::io::BufRead;
@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use samestory::index::{Access, Index};
 use samestory::pipeline::{NoProgress, Params};
-use samestory::read::{Input, Sources};
+use samestory::read::Sources;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -35,13 +35,11 @@ fn main() {
         .map(|l| l.expect("a line"))
         .collect();
     let mut index = Index::open(args[1].as_ref(), Params::dedup(), Access::Read).expect("index");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("q.jsonl");
     let read = Params::dedup().read;
     let mut run = |line: &str| -> (f64, bool) {
         let started = Instant::now();
-        std::fs::write(&path, format!("{line}\n")).expect("write");
-        let sources = Sources::open(&[Input::Path(path.clone())], &read).expect("open");
+        let doc = ("query.jsonl".to_string(), line.as_bytes().to_vec());
+        let sources = Sources::from_memory([doc], &read).expect("a document");
         let found = index.query(&sources, 5, &NoProgress).expect("query");
         (
             started.elapsed().as_secs_f64() * 1e3,

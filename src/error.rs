@@ -31,6 +31,9 @@ pub enum ErrorKind {
     TooLarge,
     /// An output file would overwrite an input, or cannot be written.
     Output,
+    /// A WARC record that is malformed, or whose payload is not a page (an image, a
+    /// redirect, an HTTP error).
+    Warc,
 }
 
 /// An error with the place it happened.

@@ -148,6 +148,7 @@ mod tests {
             content: Content::Text(text.into()),
             raw: None,
             replaced: 0,
+            charset: None,
         };
         let origin = Origin {
             path: "x".into(),

@@ -70,7 +70,7 @@ pub fn extract(doc: &RawDocument, sentences: bool) -> Page {
             lossy: false,
         },
         Content::Html(bytes) => {
-            let mut page = html_page(bytes);
+            let mut page = html_page_with(bytes, doc.charset.as_deref());
             if doc.title.is_some() {
                 page.title = doc.title.clone();
             }
@@ -170,8 +170,17 @@ fn push_folded(blocks: &mut Vec<Block>, text: &str, link_density: f32, heading: 
 
 /// Decode HTML bytes with the page's charset. Returns the text and whether decoding was lossy.
 pub fn decode_html(bytes: &[u8]) -> (String, bool) {
+    decode_html_with(bytes, None)
+}
+
+/// [`decode_html`] with the charset the transport declared (the HTTP `Content-Type` of a
+/// WARC response), which, as browsers do, comes after a byte-order mark and before the
+/// page's own `<meta>`. An unknown label is ignored.
+pub fn decode_html_with(bytes: &[u8], transport: Option<&str>) -> (String, bool) {
+    let transport = transport.and_then(|l| encoding_rs::Encoding::for_label(l.trim().as_bytes()));
     let encoding = encoding_rs::Encoding::for_bom(bytes)
         .map(|(enc, _)| enc)
+        .or(transport)
         .or_else(|| declared_charset(bytes))
         .unwrap_or_else(|| {
             if std::str::from_utf8(bytes).is_ok() {
@@ -517,7 +526,12 @@ fn meta_date(el: &scraper::node::Element) -> Option<String> {
 
 /// Parse an HTML page into title and blocks.
 pub fn html_page(bytes: &[u8]) -> Page {
-    let (text, lossy) = decode_html(bytes);
+    html_page_with(bytes, None)
+}
+
+/// [`html_page`] with the transport's charset ([`decode_html_with`]).
+pub fn html_page_with(bytes: &[u8], transport: Option<&str>) -> Page {
+    let (text, lossy) = decode_html_with(bytes, transport);
     let text = match flatten_deep_nesting(&text, MAX_HTML_DEPTH) {
         Some(flat) => flat,
         None => text,

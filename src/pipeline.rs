@@ -823,6 +823,7 @@ mod tests {
             content: Content::Text(text.into()),
             raw: None,
             replaced: 0,
+            charset: None,
         };
         let origin = Origin {
             path: id.into(),
@@ -916,6 +917,7 @@ mod tests {
                     content: Content::Text(text.clone()),
                     raw: None,
                     replaced: 0,
+                    charset: None,
                 };
                 let origin = Origin {
                     path: (*id).into(),

@@ -29,6 +29,11 @@ pub enum InputFormat {
     Html,
     /// JSON Lines: one JSON object per line, one document per line.
     Jsonl,
+    /// WARC (ISO 28500), as crawlers write it (`.warc`, `.warc.gz` with one gzip member per
+    /// record): each `response` record with an HTML (or plain text) payload, `resource` record
+    /// and `conversion` record (WET text) is a document; `warcinfo`, `request`, `metadata`
+    /// and `revisit` records are not documents and are read past.
+    Warc,
 }
 
 impl InputFormat {
@@ -45,6 +50,7 @@ impl InputFormat {
             "txt" | "text" => InputFormat::Text,
             "html" | "htm" | "xhtml" => InputFormat::Html,
             "jsonl" | "ndjson" => InputFormat::Jsonl,
+            "warc" => InputFormat::Warc,
             _ => return None,
         };
         Some((format, gzip))
@@ -164,6 +170,9 @@ pub struct RawDocument {
     /// Byte sequences that could not be decoded and were replaced with U+FFFD (text files;
     /// HTML pages report this on extraction).
     pub replaced: usize,
+    /// The charset the transport declared for an HTML page (a WARC response's HTTP
+    /// `Content-Type`), ahead of the page's own `<meta>`. `None` elsewhere.
+    pub charset: Option<String>,
 }
 
 /// Where a record came from.
@@ -404,6 +413,7 @@ impl Sources {
             sources: self,
             next_source: 0,
             current: None,
+            warc: None,
             position: 0,
             skip: None,
         }
@@ -618,6 +628,7 @@ pub struct Records<'a> {
     sources: &'a Sources,
     next_source: usize,
     current: Option<Lines<'a>>,
+    warc: Option<Warcs<'a>>,
     /// Records yielded (or skipped) so far.
     position: usize,
     /// For [`Sources::pending_where`]: which positions to yield.
@@ -651,6 +662,18 @@ impl Iterator for Records<'_> {
                     None => self.current = None,
                 }
             }
+            if let Some(warcs) = &mut self.warc {
+                match next_warc(warcs, wanted) {
+                    Some(record) => {
+                        self.position += 1;
+                        if wanted {
+                            return Some(record);
+                        }
+                        continue;
+                    }
+                    None => self.warc = None,
+                }
+            }
             let source = self.sources.sources.get(self.next_source)?;
             self.next_source += 1;
             let reader = match self.open(source) {
@@ -678,6 +701,14 @@ impl Iterator for Records<'_> {
                         line: 0,
                         buf: Vec::new(),
                         limit: self.sources.params.max_record_bytes,
+                    });
+                }
+                InputFormat::Warc => {
+                    self.warc = Some(Warcs {
+                        source,
+                        reader,
+                        record: 0,
+                        limit: self.sources.params.max_document_bytes,
                     });
                 }
                 InputFormat::Text | InputFormat::Html => {
@@ -769,6 +800,7 @@ fn read_whole(source: &Source, mut reader: Box<dyn BufRead + Send + '_>, limit: 
             content,
             raw: None,
             replaced,
+            charset: None,
         },
     }
 }
@@ -957,6 +989,239 @@ fn next_line(lines: &mut Lines<'_>, copy: bool) -> Option<Pending> {
     }
 }
 
+/// The open WARC stream being read.
+struct Warcs<'a> {
+    source: &'a Source,
+    reader: Box<dyn BufRead + Send + 'a>,
+    /// WARC records read so far (documents or not): a record's number in messages.
+    record: u64,
+    limit: u64,
+}
+
+/// A WARC header block longer than this is not a WARC header (and is not held).
+const MAX_WARC_HEADER: usize = 64 << 10;
+
+/// The next document of a WARC stream ([`InputFormat::Warc`]), reading past records that
+/// are not documents. A record's origin is `PATH:N`, N its number in the file (1-based,
+/// every record counted). A malformed header ends the file with one skipped record saying
+/// where: WARC cannot be resynchronised without the lengths it gave. `copy` false reads
+/// past the document without keeping it (the second read of verification).
+fn next_warc(w: &mut Warcs<'_>, copy: bool) -> Option<Pending> {
+    loop {
+        let fail = |w: &mut Warcs<'_>, message: String| {
+            w.reader = Box::new(io::empty());
+            Some(Pending::Done(Record::Skipped {
+                origin: Origin {
+                    path: w.source.path.clone(),
+                    line: Some(w.record),
+                },
+                id: format!("{}:{}", w.source.id, w.record),
+                error: Error::new(ErrorKind::Warc, message)
+                    .with_path(&w.source.path)
+                    .with_line(w.record),
+            }))
+        };
+        // The header block: lines up to an empty one; blank lines before it are padding.
+        let mut header = Vec::new();
+        loop {
+            let before = header.len();
+            let mut limited = (&mut w.reader).take((MAX_WARC_HEADER + 1 - before) as u64);
+            match limited.read_until(b'\n', &mut header) {
+                Ok(0) if header.is_empty() => return None,
+                Ok(0) => {
+                    w.record += 1;
+                    return fail(w, "WARC record ends inside its header".into());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    w.record += 1;
+                    return fail(w, e.to_string());
+                }
+            }
+            let line = &header[before..];
+            if header.len() > MAX_WARC_HEADER {
+                w.record += 1;
+                return fail(
+                    w,
+                    format!("WARC header longer than {MAX_WARC_HEADER} bytes"),
+                );
+            }
+            if line == b"\r\n" || line == b"\n" {
+                if before == 0 {
+                    header.clear(); // padding between records
+                    continue;
+                }
+                break;
+            }
+        }
+        w.record += 1;
+        let (version_ok, fields, length) = match warc::parser::headers(&header) {
+            Ok((_, (_, fields, length))) => (true, fields, length),
+            Err(_) => (false, Vec::new(), 0),
+        };
+        if !version_ok {
+            return fail(
+                w,
+                "malformed WARC header (expected WARC/1.x and Name: value lines)".into(),
+            );
+        }
+        let field = |name: &str| -> Option<String> {
+            fields
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| String::from_utf8_lossy(v).trim().to_string())
+        };
+        let kind = field("WARC-Type").unwrap_or_default().to_ascii_lowercase();
+        let document = matches!(kind.as_str(), "response" | "resource" | "conversion");
+        let origin = Origin {
+            path: w.source.path.clone(),
+            line: Some(w.record),
+        };
+        let id = field("WARC-Target-URI")
+            .filter(|u| !u.is_empty())
+            .or_else(|| field("WARC-Record-ID"))
+            .unwrap_or_else(|| format!("{}:{}", w.source.id, w.record));
+        let skipped = |origin: Origin, id: String, error: Error| {
+            Some(Pending::Done(Record::Skipped {
+                origin,
+                id,
+                error: error.with_path(&w.source.path).with_line(w.record),
+            }))
+        };
+        let length = length as u64;
+        if !document || !copy || length > w.limit {
+            // Read past the body.
+            match io::copy(&mut (&mut w.reader).take(length), &mut io::sink()) {
+                Ok(n) if n == length => {}
+                Ok(_) => return fail(w, "WARC record ends before its Content-Length".into()),
+                Err(e) => return fail(w, e.to_string()),
+            }
+            skip_record_end(&mut w.reader);
+            if !document {
+                continue;
+            }
+            if !copy {
+                return Some(Pending::Line {
+                    origin: Origin {
+                        path: PathBuf::new(),
+                        line: None,
+                    },
+                    fallback_id: String::new(),
+                    bytes: Vec::new(),
+                });
+            }
+            return skipped(origin, id, too_large(length, true, w.limit, "WARC record"));
+        }
+        let mut body = Vec::new();
+        match (&mut w.reader).take(length).read_to_end(&mut body) {
+            Ok(n) if n as u64 == length => {}
+            Ok(_) => return fail(w, "WARC record ends before its Content-Length".into()),
+            Err(e) => return fail(w, e.to_string()),
+        }
+        skip_record_end(&mut w.reader);
+        let date = field("WARC-Date");
+        let warc_type = field("Content-Type").unwrap_or_default();
+        let (media, charset, payload) = if kind == "response" {
+            match http_payload(&body) {
+                Ok(found) => found,
+                Err(reason) => return skipped(origin, id, Error::new(ErrorKind::Warc, reason)),
+            }
+        } else {
+            let (media, charset) = media_type(&warc_type);
+            (media, charset, 0)
+        };
+        let payload = body.split_off(payload);
+        let html = media.contains("html") || (kind == "resource" && media.is_empty());
+        let text = kind == "conversion" || media.starts_with("text/plain");
+        let (content, replaced) = if html && kind != "conversion" {
+            (Content::Html(payload), 0)
+        } else if text {
+            match decode_text(payload) {
+                Ok((text, replaced)) => (Content::Text(text), replaced),
+                Err(error) => return skipped(origin, id, error),
+            }
+        } else {
+            let what = if media.is_empty() {
+                "no media type".to_string()
+            } else {
+                media
+            };
+            return skipped(
+                origin,
+                id,
+                Error::new(ErrorKind::Warc, format!("not a page ({what})")),
+            );
+        };
+        return Some(Pending::Done(Record::Document {
+            origin,
+            document: RawDocument {
+                id,
+                title: None,
+                date,
+                content,
+                raw: None,
+                replaced,
+                charset,
+            },
+        }));
+    }
+}
+
+/// Read past the blank lines (`\r\n\r\n`) that end a WARC record, and nothing else.
+fn skip_record_end(reader: &mut Box<dyn BufRead + Send + '_>) {
+    for _ in 0..4 {
+        match reader.fill_buf() {
+            Ok([b'\r' | b'\n', ..]) => reader.consume(1),
+            _ => return,
+        }
+    }
+}
+
+/// `text/html; charset=windows-1251` as (`text/html`, `Some("windows-1251")`).
+fn media_type(value: &str) -> (String, Option<String>) {
+    let mut parts = value.split(';');
+    let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let charset = parts.find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches('"').to_string())
+    });
+    (media, charset)
+}
+
+/// The media type, charset and payload offset of an HTTP response held in a WARC
+/// `response` record (parsed by `httparse`); an error for a response that is not a page
+/// to read: not 2xx, or a head that does not parse.
+fn http_payload(body: &[u8]) -> std::result::Result<(String, Option<String>, usize), String> {
+    let mut headers = [httparse::EMPTY_HEADER; 128];
+    let mut response = httparse::Response::new(&mut headers);
+    let offset = match response.parse(body) {
+        Ok(httparse::Status::Complete(offset)) => offset,
+        Ok(httparse::Status::Partial) => return Err("HTTP response head is incomplete".into()),
+        Err(e) => return Err(format!("malformed HTTP response head: {e}")),
+    };
+    let code = response.code.unwrap_or(0);
+    if !(200..300).contains(&code) {
+        return Err(format!("HTTP status {code}, not a page"));
+    }
+    let header = |name: &str| {
+        response
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).to_string())
+    };
+    if let Some(encoding) = header("Content-Encoding") {
+        let encoding = encoding.trim().to_ascii_lowercase();
+        if !encoding.is_empty() && encoding != "identity" {
+            return Err(format!("payload still {encoding}-encoded"));
+        }
+    }
+    let (media, charset) = media_type(&header("Content-Type").unwrap_or_default());
+    Ok((media, charset, offset))
+}
+
 fn parse_line(
     origin: Origin,
     fallback_id: String,
@@ -981,6 +1246,7 @@ fn parse_line(
                         content: Content::Text(text),
                         raw: keep_raw.then(|| String::from_utf8_lossy(line).into_owned()),
                         replaced: 0,
+                        charset: None,
                     },
                     origin,
                 },

@@ -37,7 +37,8 @@ pub struct InputArgs {
     #[arg(value_name = "INPUT", required = true)]
     pub inputs: Vec<String>,
     /// Input format for every input, instead of choosing by extension (.txt, .html/.htm,
-    /// .jsonl/.ndjson, each optionally .gz).
+    /// .jsonl/.ndjson, .warc, each optionally .gz). In WARC files each response (HTML or
+    /// text payload), resource and conversion record is a document, its id the target URI.
     #[arg(long, value_enum)]
     pub input_format: Option<InputFormatArg>,
     /// JSON Lines field holding the document id [default: id; records without one get
@@ -242,6 +243,7 @@ pub enum InputFormatArg {
     Text,
     Html,
     Jsonl,
+    Warc,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -303,6 +305,7 @@ pub fn read_params(input: &InputArgs, clean: &CleanArgs, mut params: Params) -> 
         InputFormatArg::Text => InputFormat::Text,
         InputFormatArg::Html => InputFormat::Html,
         InputFormatArg::Jsonl => InputFormat::Jsonl,
+        InputFormatArg::Warc => InputFormat::Warc,
     });
     if let Some(field) = &input.id_field {
         params.read.id_field = field.clone();
