@@ -8,10 +8,8 @@
 //! earlier kept page it was verified against, or kept ([`cluster::decide`], the same code
 //! the batch pipeline runs). A decision depends only on earlier pages, so it never changes
 //! when later batches arrive, and a story id (the number of the story, in the order kept
-//! pages founded them) is never renamed or renumbered. The one departure: in a band bucket
-//! of more than [`lsh::MAX_BUCKET_PAIRS`] documents, the batch pipeline pairs a document
-//! with the bucket's first members by id, the index with its earliest members; both cap
-//! the work a giant bucket costs, on different members.
+//! pages founded them) is never renamed or renumbered. Giant LSH buckets are capped by the
+//! same arrival-order rule in both ([`lsh::bucket_pairs_online`]).
 //!
 //! A document whose id is already in the index (from an earlier batch or earlier in the
 //! batch) is skipped with reason `repeated-id`, as `dedup` skips a repeated id; it is not
@@ -754,16 +752,20 @@ impl Index {
                 let decision = Decision::Duplicate { of: kept_of, score };
                 (decision, false)
             } else {
+                // The batch pipeline's rule for arrival order (lsh::bucket_pairs_online):
+                // bands in order, each bucket's earlier members, earliest first (indexed
+                // documents precede this batch's).
                 let mut candidates: Vec<u64> = Vec::new();
+                let mut spent = 0u32;
                 for &key in &keys[i] {
                     let indexed = buckets.get(&key).map_or(&[][..], Vec::as_slice);
                     let ours = batch_buckets.get(&key).map_or(&[][..], Vec::as_slice);
-                    // Earliest members first (indexed documents precede this batch's).
-                    let bucket = indexed.iter().chain(ours);
-                    if indexed.len() + ours.len() > lsh::MAX_BUCKET_PAIRS {
-                        candidates.extend(bucket.take(lsh::GIANT_HEADS));
-                    } else {
-                        candidates.extend(bucket);
+                    let earlier = indexed.len() + ours.len();
+                    if let Some(n) = lsh::earlier_partners(earlier, spent) {
+                        candidates.extend(indexed.iter().chain(ours).take(n));
+                        if earlier > lsh::MAX_BUCKET_PAIRS {
+                            spent += n as u32;
+                        }
                     }
                 }
                 candidates.sort_unstable();

@@ -154,6 +154,42 @@ pub fn bucket_pairs(entries: &[(u64, u32)], spent: &mut [u32], out: &mut Vec<(u3
     }
 }
 
+/// [`bucket_pairs`] for arrival order (`dedup --keep first` and the index): `entries` sorted
+/// by key, then by arrival. A member pairs with every earlier member of its bucket while
+/// there are at most [`MAX_BUCKET_PAIRS`] of them; past that, with the bucket's first
+/// [`GIANT_HEADS`] members, while `spent` (its giant-bucket pairs so far, over bands fed in
+/// order) is below [`MAX_GIANT_PARTNERS`]. A member's pairs depend only on earlier members,
+/// so a page added to an index later meets exactly the pages it would meet in one run.
+pub fn bucket_pairs_online(entries: &[(u64, u32)], spent: &mut [u32], out: &mut Vec<(u32, u32)>) {
+    debug_assert!(entries.is_sorted());
+    for bucket in entries.chunk_by(|a, b| a.0 == b.0) {
+        for (i, &(_, a)) in bucket.iter().enumerate().skip(1) {
+            let partners = match earlier_partners(i, spent[a as usize]) {
+                Some(n) => &bucket[..n],
+                None => continue,
+            };
+            for &(_, b) in partners {
+                out.push((b.min(a), b.max(a)));
+            }
+            if i > MAX_BUCKET_PAIRS {
+                spent[a as usize] += partners.len() as u32;
+            }
+        }
+    }
+}
+
+/// How many of its bucket's earliest members a member with `earlier` earlier members pairs
+/// with ([`bucket_pairs_online`]), given its giant-bucket pairs so far; `None`: none.
+pub fn earlier_partners(earlier: usize, spent: u32) -> Option<usize> {
+    if earlier <= MAX_BUCKET_PAIRS {
+        Some(earlier)
+    } else if spent < MAX_GIANT_PARTNERS {
+        Some(GIANT_HEADS)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -528,8 +528,15 @@ impl Pipeline {
         let lsh = self.params.lsh_params();
         progress.stage("bucketing", lsh.bands as u64, Unit::Bands);
         // Buckets are filled in id order so that the cap on giant buckets keeps the same
-        // pairs whatever the input order.
-        let by_id: Vec<u32> = ids_in_order(docs)
+        // pairs whatever the input order; with `--keep first`, in arrival order, so that a
+        // page's candidates depend only on earlier pages (as in the index).
+        let online = self.params.mode == Mode::Dedup(Keep::First);
+        let order = if online {
+            (0..docs.len() as u32).collect()
+        } else {
+            ids_in_order(docs)
+        };
+        let by_id: Vec<u32> = order
             .into_iter()
             .filter(|&d| {
                 let doc = &docs[d as usize];
@@ -553,7 +560,11 @@ impl Pipeline {
                 })
                 .collect_into_vec(&mut entries);
             entries.par_sort_unstable();
-            lsh::bucket_pairs(&entries, &mut spent, &mut candidates);
+            if online {
+                lsh::bucket_pairs_online(&entries, &mut spent, &mut candidates);
+            } else {
+                lsh::bucket_pairs(&entries, &mut spent, &mut candidates);
+            }
             progress.advance(1);
             // Deduplicate whenever the pairs have doubled: memory holds about twice the
             // distinct candidates, not one copy per band.
