@@ -674,13 +674,7 @@ impl Index {
         {
             let mut find_band = tx.prepare(BAND_QUERY).map_err(e)?;
             for &key in &wanted {
-                let rows = find_band
-                    .query_map([key as i64], |r| r.get::<_, i64>(0))
-                    .map_err(e)?;
-                let mut bucket = Vec::new();
-                for row in rows {
-                    bucket.push(row.map_err(e)? as u64);
-                }
+                let bucket = earliest(&mut find_band, key).map_err(e)?;
                 if !bucket.is_empty() {
                     buckets.insert(key, bucket);
                 }
@@ -965,13 +959,7 @@ impl Index {
             let mut candidates: Vec<u64> = Vec::new();
             for b in 0..lsh.bands {
                 let key = lsh::band_key(sig, b, &lsh);
-                let rows = find_band
-                    .query_map([key as i64], |r| r.get::<_, i64>(0))
-                    .map_err(e)?;
-                let mut bucket = Vec::new();
-                for row in rows {
-                    bucket.push(row.map_err(e)? as u64);
-                }
+                let mut bucket = earliest(&mut find_band, key).map_err(e)?;
                 if bucket.len() > lsh::MAX_BUCKET_PAIRS {
                     bucket.truncate(lsh::GIANT_HEADS);
                 }
@@ -1110,6 +1098,13 @@ impl Index {
             parameters: self.stored_fingerprint()?,
         })
     }
+}
+
+/// A band key's earliest indexed documents ([`BAND_QUERY`]).
+fn earliest(find_band: &mut rusqlite::Statement<'_>, key: u64) -> rusqlite::Result<Vec<u64>> {
+    find_band
+        .query_map([key as i64], |r| r.get::<_, i64>(0).map(|d| d as u64))?
+        .collect()
 }
 
 fn skipped_record(d: &Doc) -> AddRecord {

@@ -413,7 +413,6 @@ impl Sources {
             sources: self,
             next_source: 0,
             current: None,
-            warc: None,
             position: 0,
             skip: None,
         }
@@ -627,12 +626,17 @@ impl Pending {
 pub struct Records<'a> {
     sources: &'a Sources,
     next_source: usize,
-    current: Option<Lines<'a>>,
-    warc: Option<Warcs<'a>>,
+    current: Option<Stream<'a>>,
     /// Records yielded (or skipped) so far.
     position: usize,
     /// For [`Sources::pending_where`]: which positions to yield.
     skip: Option<Box<dyn Fn(usize) -> bool + Send + 'a>>,
+}
+
+/// A file of many records, open and being read.
+enum Stream<'a> {
+    Lines(Lines<'a>),
+    Warc(Warcs<'a>),
 }
 
 /// The open JSON Lines stream being read.
@@ -650,8 +654,12 @@ impl Iterator for Records<'_> {
     fn next(&mut self) -> Option<Pending> {
         loop {
             let wanted = self.skip.as_ref().is_none_or(|f| f(self.position));
-            if let Some(lines) = &mut self.current {
-                match next_line(lines, wanted) {
+            if let Some(stream) = &mut self.current {
+                let next = match stream {
+                    Stream::Lines(lines) => next_line(lines, wanted),
+                    Stream::Warc(warcs) => next_warc(warcs, wanted),
+                };
+                match next {
                     Some(record) => {
                         self.position += 1;
                         if wanted {
@@ -660,18 +668,6 @@ impl Iterator for Records<'_> {
                         continue;
                     }
                     None => self.current = None,
-                }
-            }
-            if let Some(warcs) = &mut self.warc {
-                match next_warc(warcs, wanted) {
-                    Some(record) => {
-                        self.position += 1;
-                        if wanted {
-                            return Some(record);
-                        }
-                        continue;
-                    }
-                    None => self.warc = None,
                 }
             }
             let source = self.sources.sources.get(self.next_source)?;
@@ -695,21 +691,21 @@ impl Iterator for Records<'_> {
             };
             match source.format {
                 InputFormat::Jsonl => {
-                    self.current = Some(Lines {
+                    self.current = Some(Stream::Lines(Lines {
                         source,
                         reader,
                         line: 0,
                         buf: Vec::new(),
                         limit: self.sources.params.max_record_bytes,
-                    });
+                    }));
                 }
                 InputFormat::Warc => {
-                    self.warc = Some(Warcs {
+                    self.current = Some(Stream::Warc(Warcs {
                         source,
                         reader,
                         record: 0,
                         limit: self.sources.params.max_document_bytes,
-                    });
+                    }));
                 }
                 InputFormat::Text | InputFormat::Html => {
                     self.position += 1;
