@@ -245,6 +245,36 @@ mod tests {
     }
 
     #[test]
+    fn online_pairs_depend_only_on_earlier_members() {
+        let bucket = |n: u32| -> Vec<(u64, u32)> { (0..n).map(|p| (7u64, p)).collect() };
+        let pairs_of = |n: u32, member: u32| -> Vec<(u32, u32)> {
+            let mut spent = vec![0u32; n as usize];
+            let mut out = Vec::new();
+            bucket_pairs_online(&bucket(n), &mut spent, &mut out);
+            out.retain(|&(_, b)| b == member);
+            out.sort_unstable();
+            out
+        };
+        // Up to 64 earlier members: paired with all of them; past that, the first 16.
+        assert_eq!(pairs_of(65, 64).len(), 64);
+        assert_eq!(
+            pairs_of(100, 65),
+            (0..16).map(|a| (a, 65)).collect::<Vec<_>>()
+        );
+        // A member's pairs do not change when later members join the bucket.
+        for member in [1, 30, 64, 65, 90] {
+            assert_eq!(pairs_of(member + 1, member), pairs_of(300, member));
+        }
+        // The budget: after two giant buckets (2 x 16 pairs) a member takes no more.
+        let mut spent = vec![0u32; 100];
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            bucket_pairs_online(&bucket(100), &mut spent, &mut out);
+        }
+        assert_eq!(out.iter().filter(|&&(_, b)| b == 99).count(), 32);
+    }
+
+    #[test]
     fn giant_bucket_partners_are_budgeted_across_bands() {
         // Band after band most of 1,000 near-identical members meet in one giant bucket,
         // but a different few are missing each time, so the heads differ from band to band;
