@@ -42,7 +42,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::lsh;
 use crate::minhash::{MinHasher, Signature};
 use crate::params::{Keep, Mode, Params, Verify};
-use crate::pipeline::{Pipeline, Progress};
+use crate::pipeline::{Pipeline, Progress, Unit};
 use crate::read::Sources;
 use crate::shingle::Shingles;
 use crate::verify::{self, Measure};
@@ -671,9 +671,14 @@ impl Index {
         wanted.dedup();
         // Each key's earliest indexed documents ([`BAND_QUERY`]).
         let mut buckets: AHashMap<u64, Vec<u64>> = AHashMap::new();
+        progress.stage("looking up", docs.len() as u64, Unit::Documents);
         {
             let mut find_band = tx.prepare(BAND_QUERY).map_err(e)?;
-            for &key in &wanted {
+            let per_doc = lsh.bands.max(1);
+            for (n, &key) in wanted.iter().enumerate() {
+                if n % (per_doc * 256) == per_doc * 256 - 1 {
+                    progress.advance(256);
+                }
                 let bucket = earliest(&mut find_band, key).map_err(e)?;
                 if !bucket.is_empty() {
                     buckets.insert(key, bucket);
@@ -697,7 +702,11 @@ impl Index {
         let mut new_bands: Vec<(u64, u64)> = Vec::new();
         let mut batch_buckets: AHashMap<u64, Vec<u64>> = AHashMap::new();
         let mut next_doc = first_doc;
+        progress.stage("deciding", docs.len() as u64, Unit::Documents);
         for (i, d) in docs.iter_mut().enumerate() {
+            if i % 256 == 255 {
+                progress.advance(256);
+            }
             let origin = d.origin.to_string();
             // Repeated within the batch (the pipeline's rule): reported, not recorded.
             if matches!(d.skipped, Some(SkipReason::RepeatedId(_))) {
@@ -861,6 +870,7 @@ impl Index {
         }
 
         // Write: documents and sets in document order, bands in key order.
+        progress.stage("writing", rows.len() as u64, Unit::Documents);
         {
             let mut insert_doc = tx
                 .prepare(
@@ -897,7 +907,12 @@ impl Index {
             let mut insert_band = tx
                 .prepare("INSERT OR IGNORE INTO bands(key, doc) VALUES (?1, ?2)")
                 .map_err(e)?;
-            for &(key, doc) in &new_bands {
+            // The band rows are the bulk of the writing: progress counts them, in documents.
+            let per_doc = lsh.bands.max(1);
+            for (n, &(key, doc)) in new_bands.iter().enumerate() {
+                if n % (per_doc * 256) == per_doc * 256 - 1 {
+                    progress.advance(256);
+                }
                 insert_band
                     .execute(params![key as i64, doc as i64])
                     .map_err(e)?;

@@ -16,7 +16,7 @@ use crate::args::{
     self, CleanArgs, CleanFormat, InputArgs, KeepArg, LevelArg, LevelArgs, ListFormat, PresetArg,
     ReportFormat, RunArgs, StoryArgs, VerifyArgs,
 };
-use crate::progress::Bar;
+use crate::progress::{Bar, thousands};
 use crate::report::{self, Job};
 
 /// `samestory clusters`.
@@ -320,13 +320,14 @@ pub fn index_add(dir: &Path, run: &RunArgs) -> Result<(), Failure> {
     let records = index.add_batch(&sources, &progress)?;
     progress.finish();
     if !run.input.quiet {
-        let count = |s: &str| records.iter().filter(|r| r.status == s).count();
+        let count = |s: &str| thousands(records.iter().filter(|r| r.status == s).count() as u64);
         eprintln!(
-            "samestory: {}: {} kept, {} duplicates, {} skipped",
+            "samestory: {}: {}: {} kept, {} duplicates, {} skipped",
+            dir.display(),
             report::count(records.len(), "document", "documents"),
             count("kept"),
             count("duplicate"),
-            count("skipped")
+            count("skipped"),
         );
     }
     write(|out| output::write_jsonl(out, &records))
