@@ -61,8 +61,10 @@ impl MinHashParams {
     }
 }
 
-/// A MinHash signature.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A MinHash signature. Serializes as its values (a JSON array, say), for programs that keep
+/// signatures themselves; comparable only under the same [`MinHashParams`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Signature(Box<[u32]>);
 
 impl From<Vec<u32>> for Signature {

@@ -59,9 +59,17 @@ impl ShingleParams {
     }
 }
 
-/// A page's shingle set: sorted, unique 32-bit hashes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A page's shingle set: sorted, unique 32-bit hashes. Serializes as its values; values read
+/// back are sorted and de-duplicated ([`Shingles::from_hashes`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "Vec<u32>")]
 pub struct Shingles(Vec<u32>);
+
+impl From<Vec<u32>> for Shingles {
+    fn from(hashes: Vec<u32>) -> Shingles {
+        Shingles::from_hashes(hashes)
+    }
+}
 
 impl Shingles {
     /// Build from any hashes (sorted and de-duplicated here).
@@ -177,6 +185,26 @@ pub fn shingle_values(words: &[u64], language: usize, params: &ShingleParams) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sets_and_signatures_round_trip_through_serde() {
+        let set = Shingles::from_hashes(vec![9, 3, 3, 7]);
+        let json = serde_json::to_string(&set).unwrap();
+        assert_eq!(json, "[3,7,9]");
+        assert_eq!(serde_json::from_str::<Shingles>(&json).unwrap(), set);
+        // Values read back keep the invariant: sorted, unique.
+        assert_eq!(
+            serde_json::from_str::<Shingles>("[5,1,5]")
+                .unwrap()
+                .as_slice(),
+            [1, 5]
+        );
+        let hasher = crate::minhash::MinHasher::new(&crate::minhash::MinHashParams::default());
+        let sig = hasher.sign(set.as_slice());
+        let back: crate::minhash::Signature =
+            serde_json::from_str(&serde_json::to_string(&sig).unwrap()).unwrap();
+        assert_eq!(back, sig);
+    }
 
     fn en() -> usize {
         Stopwords::get().language_index("en").unwrap()
