@@ -191,6 +191,15 @@ pub fn order_by_degree(adj: &[Vec<(u32, f64)>], copies: &[u32], rank: &[u32]) ->
 /// cluster ([`cluster_with`]).
 pub const MAX_SECOND_CHECKS: usize = 4;
 
+/// Each document's place in `order`; `u32::MAX` for one not in it.
+fn positions(n: usize, order: &[u32]) -> Vec<u32> {
+    let mut position = vec![u32::MAX; n];
+    for (p, &d) in order.iter().enumerate() {
+        position[d as usize] = p as u32;
+    }
+    position
+}
+
 /// Cluster `adj.len()` documents. `order` lists every document once, in founding order.
 /// Returns every cluster, singletons included, in founding order of representatives.
 pub fn cluster(adj: &[Vec<(u32, f64)>], order: &[u32]) -> Vec<Cluster> {
@@ -210,10 +219,7 @@ pub fn cluster_with(
 ) -> Vec<Cluster> {
     const NONE: u32 = u32::MAX;
     let n = adj.len();
-    let mut position = vec![0u32; n];
-    for (p, &d) in order.iter().enumerate() {
-        position[d as usize] = p as u32;
-    }
+    let position = positions(n, order);
     let mut rep_of = vec![NONE; n];
     // Score to a representative found by the second chance (not an edge of the graph).
     let mut second = vec![None; n];
@@ -355,10 +361,7 @@ pub fn cluster_online(
 ) -> Vec<Cluster> {
     const NONE: u32 = u32::MAX;
     let n = adj.len();
-    let mut position = vec![NONE; n];
-    for (p, &d) in order.iter().enumerate() {
-        position[d as usize] = p as u32;
-    }
+    let position = positions(n, order);
     // In positions, so that `decide`'s order is arrival order.
     let mut kept_of = vec![NONE; n];
     let mut slot = vec![NONE; n];

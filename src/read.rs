@@ -962,15 +962,7 @@ fn next_line(lines: &mut Lines<'_>, copy: bool) -> Option<Pending> {
             }
         }
         if !copy {
-            // Read past: the caller drops this record, so nothing is allocated for it.
-            return Some(Pending::Line {
-                origin: Origin {
-                    path: PathBuf::new(),
-                    line: None,
-                },
-                fallback_id: String::new(),
-                bytes: Vec::new(),
-            });
+            return Some(read_past());
         }
         let mut line = trim_line(&lines.buf);
         if lines.line == 1 {
@@ -982,6 +974,18 @@ fn next_line(lines: &mut Lines<'_>, copy: bool) -> Option<Pending> {
             fallback_id: format!("{}:{}", lines.source.id, lines.line),
             bytes: line.to_vec(),
         });
+    }
+}
+
+/// The placeholder for a record read past: the caller drops it, so nothing is allocated.
+fn read_past() -> Pending {
+    Pending::Line {
+        origin: Origin {
+            path: PathBuf::new(),
+            line: None,
+        },
+        fallback_id: String::new(),
+        bytes: Vec::new(),
     }
 }
 
@@ -1097,14 +1101,7 @@ fn next_warc(w: &mut Warcs<'_>, copy: bool) -> Option<Pending> {
                 continue;
             }
             if !copy {
-                return Some(Pending::Line {
-                    origin: Origin {
-                        path: PathBuf::new(),
-                        line: None,
-                    },
-                    fallback_id: String::new(),
-                    bytes: Vec::new(),
-                });
+                return Some(read_past());
             }
             return skipped(origin, id, too_large(length, true, w.limit, "WARC record"));
         }
