@@ -48,8 +48,8 @@ pub fn open(input: &InputArgs, read: &ReadParams) -> Result<Sources, Failure> {
             format!("no input documents: {} holds no files", dirs.join(", "))
         } else {
             format!(
-                "no input documents: {} holds {} but none named .txt, .html, .htm, .xhtml, \
-                 .jsonl or .ndjson (optionally .gz); --input-format reads them whatever their names",
+                "no input documents: {} holds {} but none named .txt, .html, .htm, .xhtml, .jsonl, \
+                 .ndjson or .warc (optionally .gz); --input-format reads them whatever their names",
                 dirs.join(", "),
                 count(files, "file", "files")
             )
