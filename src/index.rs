@@ -45,7 +45,7 @@ use crate::params::{Keep, Mode, Params, Verify};
 use crate::pipeline::{Pipeline, Progress, Unit};
 use crate::read::Sources;
 use crate::shingle::Shingles;
-use crate::verify::{self, Measure};
+use crate::verify::Measure;
 
 /// The on-disk format this version writes. An index of a newer format is refused with a
 /// message saying so; older formats (none yet) would be read or migrated.
@@ -707,7 +707,6 @@ impl Index {
             if i % 256 == 255 {
                 progress.advance(256);
             }
-            let origin = d.origin.to_string();
             // Repeated within the batch (the pipeline's rule): reported, not recorded.
             if matches!(d.skipped, Some(SkipReason::RepeatedId(_))) {
                 records.push(skipped_record(d));
@@ -727,6 +726,7 @@ impl Index {
             }
             let doc_no = next_doc;
             next_doc += 1;
+            let origin = d.origin.to_string();
             if d.skipped.is_some() {
                 let record = skipped_record(d);
                 rows.push(DocRow {
@@ -779,9 +779,7 @@ impl Index {
                     if stored.signature.jaccard(&sig) < floor {
                         continue;
                     }
-                    let s = verify::compare(&d.shingles, &stored.shingles);
-                    let score = s.score(params.measure);
-                    if score >= params.threshold && s.shared >= params.min_shared {
+                    if let Some(score) = params.similar(&d.shingles, &stored.shingles) {
                         earlier.push((x, score));
                     }
                 }
@@ -793,42 +791,27 @@ impl Index {
                 let decision = cluster::decide(
                     &earlier,
                     |x| store.get(x).kept_of,
-                    |r| {
-                        let s = verify::compare(&d.shingles, &store.get(r).shingles);
-                        let score = s.score(params.measure);
-                        (score >= params.threshold && s.shared >= params.min_shared)
-                            .then_some(score)
-                    },
+                    |r| params.similar(&d.shingles, &store.get(r).shingles),
                 );
                 (decision, true)
             };
-            let (status, story, kept, similarity, record) = match decision {
+            let (status, story, kept, similarity) = match decision {
                 Decision::Kept => {
-                    let story = next_story;
                     next_story += 1;
-                    let record = AddRecord {
-                        id: d.id.clone(),
-                        status: "kept",
-                        duplicate_of: None,
-                        similarity: None,
-                        reason: None,
-                        story: Some(story),
-                    };
-                    (STATUS_KEPT, story, None, None, record)
+                    (STATUS_KEPT, next_story - 1, None, None)
                 }
                 Decision::Duplicate { of, score } => {
-                    let kept = store.get(of);
                     let score = crate::output::round(score);
-                    let record = AddRecord {
-                        id: d.id.clone(),
-                        status: "duplicate",
-                        duplicate_of: Some(kept.id.clone()),
-                        similarity: Some(score),
-                        reason: None,
-                        story: Some(kept.story),
-                    };
-                    (STATUS_DUPLICATE, kept.story, Some(of), Some(score), record)
+                    (STATUS_DUPLICATE, store.get(of).story, Some(of), Some(score))
                 }
+            };
+            let record = AddRecord {
+                id: d.id.clone(),
+                status: if kept.is_some() { "duplicate" } else { "kept" },
+                duplicate_of: kept.map(|k| store.get(k).id.clone()),
+                similarity,
+                reason: None,
+                story: Some(story),
             };
             rows.push(DocRow {
                 doc: doc_no,
@@ -988,8 +971,7 @@ impl Index {
                 }
                 // Every candidate verified exactly (no estimate prefilter: a query is small).
                 let shingles = load.query_row([x as i64], |r| read_set(r, 0)).map_err(e)?;
-                let score = verify::compare(&d.shingles, &shingles).score(params.measure);
-                if score >= params.threshold {
+                if let Some(score) = params.similar(&d.shingles, &shingles) {
                     scored.push((score, x));
                 }
             }

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::lsh::LshParams;
 use crate::minhash::MinHashParams;
 use crate::read::ReadParams;
-use crate::shingle::ShingleParams;
+use crate::shingle::{ShingleParams, Shingles};
 use crate::verify::Measure;
 
 /// Which copy of a duplicate group `dedup` keeps.
@@ -143,6 +143,20 @@ impl Params {
             min_shared: 20,
             ..Params::dedup()
         }
+    }
+
+    /// The exact score of two shingle sets if they are similar under this run's threshold
+    /// and measure (with [`Measure::Containment`], also sharing at least
+    /// [`Params::min_shared`] shingles); `None` if not. The one test every verified edge,
+    /// second-chance check and index decision applies.
+    pub fn similar(&self, a: &Shingles, b: &Shingles) -> Option<f64> {
+        let s = crate::verify::compare(a, b);
+        let score = s.score(self.measure);
+        let min_shared = match self.measure {
+            Measure::Containment => self.min_shared,
+            Measure::Jaccard => 0,
+        };
+        (score >= self.threshold && s.shared >= min_shared).then_some(score)
     }
 
     /// The cleaning this run applies.

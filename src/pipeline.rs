@@ -609,18 +609,11 @@ impl Pipeline {
     /// Verify candidates exactly and cluster. Documents in candidate pairs must carry their
     /// shingle sets.
     pub fn finish(&self, docs: Vec<Doc>, candidates: Vec<(u32, u32)>) -> Analysis {
-        let measure = self.params.measure;
-        let threshold = self.params.threshold;
-        let min_shared = match measure {
-            Measure::Containment => self.params.min_shared,
-            Measure::Jaccard => 0,
-        };
         let edges: Vec<Edge> = candidates
             .par_iter()
             .filter_map(|&(a, b)| {
-                let s = verify::compare(&docs[a as usize].shingles, &docs[b as usize].shingles);
-                let score = s.score(measure);
-                (score >= threshold && s.shared >= min_shared).then_some(Edge { a, b, score })
+                let (x, y) = (&docs[a as usize].shingles, &docs[b as usize].shingles);
+                self.params.similar(x, y).map(|score| Edge { a, b, score })
             })
             .collect();
 
@@ -731,9 +724,8 @@ impl Pipeline {
         };
         let order: Vec<u32> = order.into_iter().filter(founds).collect();
         let check = |d: u32, r: u32| {
-            let s = verify::compare(&docs[d as usize].shingles, &docs[r as usize].shingles);
-            let score = s.score(self.params.measure);
-            (score >= self.params.threshold && s.shared >= self.params.min_shared).then_some(score)
+            let (x, y) = (&docs[d as usize].shingles, &docs[r as usize].shingles);
+            self.params.similar(x, y)
         };
         let mut clusters = match self.params.mode {
             // A page is a duplicate only of a kept page it was verified against; the second
