@@ -39,6 +39,30 @@ impl SkipReason {
         }
     }
 
+    /// The text a reason carries (where and why), `None` for `empty` and `too-short`.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            SkipReason::Unreadable(m) | SkipReason::TooLarge(m) | SkipReason::RepeatedId(m) => {
+                Some(m)
+            }
+            SkipReason::Empty | SkipReason::TooShort => None,
+        }
+    }
+
+    /// A reason from its [`SkipReason::kind`] and [`SkipReason::detail`] (as the Parquet
+    /// handoff stores it); `None` for a kind this version does not know.
+    pub fn from_parts(kind: &str, detail: Option<String>) -> Option<SkipReason> {
+        let detail = || detail.clone().unwrap_or_default();
+        Some(match kind {
+            "unreadable" => SkipReason::Unreadable(detail()),
+            "empty" => SkipReason::Empty,
+            "too-short" => SkipReason::TooShort,
+            "too-large" => SkipReason::TooLarge(detail()),
+            "repeated-id" => SkipReason::RepeatedId(detail()),
+            _ => return None,
+        })
+    }
+
     /// A sentence for people and for the `reason` field.
     pub fn message(&self) -> String {
         match self {

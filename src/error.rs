@@ -34,6 +34,9 @@ pub enum ErrorKind {
     /// A WARC record that is malformed, or whose payload is not a page (an image, a
     /// redirect, an HTTP error).
     Warc,
+    /// A Parquet file (input, or a table of the handoff between `sign` and `group`) or a
+    /// handoff manifest that cannot be read, lacks a column, or does not match the run.
+    Parquet,
 }
 
 /// An error with the place it happened.

@@ -70,7 +70,7 @@ const FILE: &str = "index.sqlite";
 
 /// The parameters that make two signatures comparable, by name. Stored in the index when it
 /// is created; every later `add` or `query` must have the same.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Fingerprint(pub BTreeMap<String, String>);
 
 impl Fingerprint {
@@ -268,43 +268,6 @@ fn store_error(dir: &Path, e: rusqlite::Error) -> Error {
     }
 }
 
-/// A sorted shingle set as gaps between successive values, each an LEB128 varint: about
-/// 2.3 bytes a shingle instead of 4 (fewer bytes to write, checkpoint and read back).
-fn encode_set(values: &[u32]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(values.len() * 3);
-    let mut prev = 0u32;
-    for &v in values {
-        let mut gap = v - prev;
-        prev = v;
-        while gap >= 0x80 {
-            out.push((gap as u8) | 0x80);
-            gap >>= 7;
-        }
-        out.push(gap as u8);
-    }
-    out
-}
-
-/// [`encode_set`] undone; `None` for bytes it cannot have written.
-fn decode_set(bytes: &[u8]) -> Option<Vec<u32>> {
-    let mut out = Vec::with_capacity(bytes.len() / 2);
-    let (mut prev, mut gap, mut shift) = (0u32, 0u32, 0u32);
-    for &b in bytes {
-        if shift > 28 {
-            return None;
-        }
-        gap |= u32::from(b & 0x7f).checked_shl(shift)?;
-        if b & 0x80 == 0 {
-            prev = prev.checked_add(gap)?;
-            out.push(prev);
-            (gap, shift) = (0, 0);
-        } else {
-            shift += 7;
-        }
-    }
-    (shift == 0).then_some(out)
-}
-
 /// An indexed (or just decided) document, loaded for verification and decisions.
 struct Stored {
     id: String,
@@ -329,10 +292,10 @@ struct DocRow {
     reason: Option<String>,
 }
 
-/// Column `i` of a row as a shingle set ([`encode_set`]).
+/// Column `i` of a row as a shingle set ([`Shingles::to_bytes`](crate::shingle::Shingles::to_bytes)).
 fn read_set(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Shingles> {
     let bytes: Vec<u8> = row.get(i)?;
-    decode_set(&bytes)
+    crate::shingle::decode_set(&bytes)
         .map(Shingles::from_hashes)
         .ok_or_else(|| {
             rusqlite::Error::FromSqlConversionFailure(
@@ -830,7 +793,7 @@ impl Index {
                     new_bands.push((key, doc_no));
                 }
                 leaders.insert(d.content, doc_no);
-                sets.push((doc_no, d.content, encode_set(d.shingles.as_slice())));
+                sets.push((doc_no, d.content, d.shingles.to_bytes()));
                 store.insert(
                     doc_no,
                     Stored {
@@ -1132,17 +1095,17 @@ mod tests {
         fn shingle_sets_round_trip(mut values in proptest::collection::vec(proptest::prelude::any::<u32>(), 0..500)) {
             values.sort_unstable();
             values.dedup();
-            let bytes = encode_set(&values);
-            proptest::prop_assert_eq!(decode_set(&bytes), Some(values));
+            let bytes = crate::shingle::encode_set(&values);
+            proptest::prop_assert_eq!(crate::shingle::decode_set(&bytes), Some(values));
         }
     }
 
     #[test]
     fn damaged_sets_are_refused() {
-        assert_eq!(decode_set(&[0x80]), None); // ends inside a varint
-        assert_eq!(decode_set(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), None); // too long
-        let wraps = [encode_set(&[u32::MAX]), encode_set(&[1])].concat();
-        assert_eq!(decode_set(&wraps), None); // past u32::MAX
-        assert_eq!(decode_set(&[]), Some(Vec::new()));
+        assert_eq!(crate::shingle::decode_set(&[0x80]), None); // ends inside a varint
+        assert_eq!(crate::shingle::decode_set(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), None); // too long
+        let wraps = [crate::shingle::encode_set(&[u32::MAX]), crate::shingle::encode_set(&[1])].concat();
+        assert_eq!(crate::shingle::decode_set(&wraps), None); // past u32::MAX
+        assert_eq!(crate::shingle::decode_set(&[]), Some(Vec::new()));
     }
 }

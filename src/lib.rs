@@ -58,6 +58,7 @@ pub mod eval;
 pub mod events;
 pub mod explain;
 pub mod extract;
+pub mod handoff;
 pub mod index;
 pub mod lsh;
 pub mod minhash;

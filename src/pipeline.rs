@@ -413,17 +413,33 @@ impl Pipeline {
         progress: &dyn Progress,
         tally: &FieldTally,
     ) -> (Vec<Doc>, u64) {
+        let mut docs = Vec::new();
+        let bytes = self.sign_each(sources, progress, tally, &mut |signed| docs.extend(signed));
+        (docs, bytes)
+    }
+
+    /// Read, prepare and sign `sources` chunk by chunk, handing each chunk's documents to
+    /// `sink` in input order; returns the input bytes read. Memory holds a chunk or two, not
+    /// the corpus (unless the run cleans at corpus level, which needs every page first).
+    pub fn sign_each(
+        &self,
+        sources: &Sources,
+        progress: &dyn Progress,
+        tally: &FieldTally,
+        sink: &mut dyn FnMut(Vec<Doc>),
+    ) -> u64 {
         let mut bytes = 0u64;
-        let docs: Vec<Doc> = if self.corpus_cleaning() {
+        if self.corpus_cleaning() {
             let (pages, read) = self.prepare_tallied(sources, progress, tally);
             bytes = read;
-            pages
-                .par_iter()
-                .map(|p| sign(p, &self.params, &self.hasher))
-                .collect()
+            sink(
+                pages
+                    .par_iter()
+                    .map(|p| sign(p, &self.params, &self.hasher))
+                    .collect(),
+            );
         } else {
             progress.stage("reading", sources.total_bytes(), Unit::Bytes);
-            let mut docs = Vec::new();
             read_ahead(
                 sources.pending(),
                 Pending::len_bytes,
@@ -433,14 +449,13 @@ impl Pipeline {
                 },
                 |(chunk_bytes, signed)| {
                     progress.documents(signed.len() as u64);
-                    docs.extend(signed);
+                    sink(signed);
                     bytes += chunk_bytes;
                     progress.advance(chunk_bytes);
                 },
             );
-            docs
-        };
-        (docs, bytes)
+        }
+        bytes
     }
 
     /// Run every stage on `sources`.

@@ -258,6 +258,18 @@ struct Source {
     data: Data,
 }
 
+impl Source {
+    /// Bytes on disk or in memory (compressed size for `.gz`).
+    fn size(&self) -> u64 {
+        match &self.data {
+            Data::File => std::fs::metadata(&self.path).map_or(0, |m| m.len()),
+            Data::Spooled(t) => std::fs::metadata(&**t).map_or(0, |m| m.len()),
+            Data::Memory(b) => b.len() as u64,
+            Data::Broken(_) => 0,
+        }
+    }
+}
+
 /// The inputs resolved to a list of files in a deterministic order. Every source can be read
 /// more than once (dedup's second read, `--kept`): streams are spooled to a temporary file
 /// when the sources are opened.
@@ -382,15 +394,30 @@ impl Sources {
 
     /// Total size in bytes of the input files (compressed size for `.gz`), for progress.
     pub fn total_bytes(&self) -> u64 {
-        self.sources
+        self.sources.iter().map(Source::size).sum()
+    }
+
+    /// Shard `index` of `count` (0-based): a contiguous run of the files, cut by their
+    /// cumulative size so that shards hold about equal bytes. Shards are disjoint, cover every
+    /// file, and in shard order read the records in the order of the whole input. Every
+    /// shard of a run must be cut from the same inputs. A file is never split.
+    pub fn shard(&self, index: usize, count: usize) -> Sources {
+        let total = self.total_bytes().max(1) as u128;
+        let mut start = 0u128;
+        let sources = self
+            .sources
             .iter()
-            .map(|s| match &s.data {
-                Data::File => std::fs::metadata(&s.path).map_or(0, |m| m.len()),
-                Data::Spooled(t) => std::fs::metadata(&**t).map_or(0, |m| m.len()),
-                Data::Memory(b) => b.len() as u64,
-                Data::Broken(_) => 0,
+            .filter(|s| {
+                let shard = ((start * count as u128) / total).min(count as u128 - 1) as usize;
+                start += s.size() as u128;
+                shard == index
             })
-            .sum()
+            .cloned()
+            .collect();
+        Sources {
+            sources,
+            params: self.params.clone(),
+        }
     }
 
     /// The records of every input, in order. Can be called more than once.

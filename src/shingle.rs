@@ -90,6 +90,16 @@ impl Shingles {
         self.0.is_empty()
     }
 
+    /// The set as stored by the index and the Parquet handoff ([`encode_set`]).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode_set(&self.0)
+    }
+
+    /// A set from [`Shingles::to_bytes`]; `None` for bytes it cannot have written.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Shingles> {
+        decode_set(bytes).map(Shingles)
+    }
+
     /// The sorted hashes.
     pub fn as_slice(&self) -> &[u32] {
         &self.0
@@ -180,6 +190,43 @@ pub fn shingle_values(words: &[u64], language: usize, params: &ShingleParams) ->
         }
     }
     hashes
+}
+
+/// A sorted shingle set as gaps between successive values, each an LEB128 varint: about
+/// 2.3 bytes a shingle instead of 4 (fewer bytes to write, checkpoint and read back).
+pub fn encode_set(values: &[u32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() * 3);
+    let mut prev = 0u32;
+    for &v in values {
+        let mut gap = v - prev;
+        prev = v;
+        while gap >= 0x80 {
+            out.push((gap as u8) | 0x80);
+            gap >>= 7;
+        }
+        out.push(gap as u8);
+    }
+    out
+}
+
+/// [`encode_set`] undone; `None` for bytes it cannot have written.
+pub fn decode_set(bytes: &[u8]) -> Option<Vec<u32>> {
+    let mut out = Vec::with_capacity(bytes.len() / 2);
+    let (mut prev, mut gap, mut shift) = (0u32, 0u32, 0u32);
+    for &b in bytes {
+        if shift > 28 {
+            return None;
+        }
+        gap |= u32::from(b & 0x7f).checked_shl(shift)?;
+        if b & 0x80 == 0 {
+            prev = prev.checked_add(gap)?;
+            out.push(prev);
+            (gap, shift) = (0, 0);
+        } else {
+            shift += 7;
+        }
+    }
+    (shift == 0).then_some(out)
 }
 
 #[cfg(test)]

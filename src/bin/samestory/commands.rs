@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use samestory::clean::{Stopwords, Verdict};
 use samestory::eval::{self, Labels};
 use samestory::explain;
+use samestory::handoff::{self, Manifest, Output, Shard, ShardWriter, group_tables};
 use samestory::index::{Access, Index};
 use samestory::output;
 use samestory::pipeline::{Analysis, Keep, Mode, NoProgress, Params, Pipeline, Verify};
@@ -58,11 +59,7 @@ pub fn dedup(
     kept: Option<&Path>,
 ) -> Result<(), Failure> {
     let mut params = args::params(run, args::verify_params(verify, Params::dedup()))?;
-    params.mode = Mode::Dedup(match keep {
-        KeepArg::Central => Keep::Central,
-        KeepArg::Longest => Keep::Longest,
-        KeepArg::First => Keep::First,
-    });
+    params.mode = Mode::Dedup(keep_rule(keep));
     let sources = report::open(&run.input, &params.read)?;
     if let Some(path) = kept {
         refuse_overwrite(path, &sources)?;
@@ -359,6 +356,214 @@ pub fn index_stats(dir: &Path) -> Result<(), Failure> {
         serde_json::to_writer_pretty(&mut *out, &stats)?;
         out.write_all(b"\n")
     })
+}
+
+/// `samestory sign`.
+pub fn sign(run: &RunArgs, out: &Path, shard: &str, preset: PresetArg) -> Result<(), Failure> {
+    let shard = Shard::parse(shard)?;
+    let preset = match preset {
+        PresetArg::Dedup => Params::dedup(),
+        PresetArg::Clusters => Params::clusters(),
+    };
+    let mut params = args::params(run, preset)?;
+    // A shard cannot see the corpus; group verifies from the sets in the table.
+    params.clean.repeated_min_clusters = 0;
+    params.verify = Verify::InMemory;
+    let sources = report::open(&run.input, &params.read)?;
+    refuse_output_dir(out, &run.input.inputs)?;
+    let sources = sources.shard(shard.index, shard.count);
+    let pipeline = Pipeline::new(params.clone())?;
+    let mut writer = ShardWriter::create(out, shard, &params)?;
+    let progress = Bar::new(run.input.quiet);
+    let mut failed = None;
+    let (mut documents, mut skipped) = (0usize, 0usize);
+    let tally = samestory::read::FieldTally::default();
+    let bytes = pipeline.sign_each(&sources, &progress, &tally, &mut |docs| {
+        documents += docs.len();
+        skipped += docs.iter().filter(|d| d.skipped.is_some()).count();
+        if failed.is_none() {
+            failed = writer.write(&docs).err();
+        }
+    });
+    progress.finish();
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    let inputs = sources.paths().map(|p| p.display().to_string()).collect();
+    let manifest = writer.finish(bytes, inputs)?;
+    if !run.input.quiet {
+        eprintln!(
+            "samestory: sign: shard {} of {}: {} ({} skipped), {} band keys, into {}",
+            shard.index,
+            shard.count,
+            report::count(documents, "document", "documents"),
+            thousands(skipped as u64),
+            thousands(manifest.band_rows),
+            out.display()
+        );
+    }
+    write(|out| {
+        serde_json::to_writer(&mut *out, &manifest)?;
+        out.write_all(b"\n")
+    })
+}
+
+/// Refuse an output directory that is an input or inside an input directory: a later run
+/// over the same inputs would read the output.
+fn refuse_output_dir(out: &Path, inputs: &[String]) -> Result<(), Failure> {
+    let absolute = |p: &Path| {
+        std::fs::canonicalize(p).ok().or_else(|| {
+            let parent = p.parent().filter(|p| !p.as_os_str().is_empty());
+            let base = std::fs::canonicalize(parent.unwrap_or(Path::new("."))).ok()?;
+            Some(base.join(p.file_name()?))
+        })
+    };
+    let Some(out_abs) = absolute(out) else {
+        return Ok(());
+    };
+    for input in inputs.iter().filter(|i| *i != "-") {
+        if let Some(input_abs) = std::fs::canonicalize(input).ok() {
+            if out_abs.starts_with(&input_abs) || input_abs.starts_with(&out_abs) {
+                return Err(Failure::new(format!(
+                    "--out {} overlaps the input {input}: write the tables outside the inputs",
+                    out.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `samestory group`.
+pub fn group(
+    tables: &[PathBuf],
+    manifest: &Path,
+    keep: KeepArg,
+    all: bool,
+    partial: bool,
+    threads: Option<u16>,
+    quiet: bool,
+) -> Result<(), Failure> {
+    if let Some(threads) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads as usize)
+            .build_global()
+            .map_err(|e| Failure::new(format!("cannot start {threads} threads: {e}")))?;
+    }
+    let manifest = Manifest::load(manifest)?;
+    let mut params = manifest.params()?;
+    let dedup = matches!(params.mode, Mode::Dedup(_));
+    if dedup {
+        params.mode = Mode::Dedup(keep_rule(keep));
+    }
+    let pipeline = Pipeline::new(params)?;
+    let mut files = Vec::new();
+    for t in tables {
+        if t.is_dir() {
+            let mut found: Vec<PathBuf> = walkdir::WalkDir::new(t)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_file())
+                .map(|e| e.into_path())
+                .filter(|p| {
+                    p.extension().is_some_and(|e| e == "parquet")
+                        && !p
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with(['.', '_']))
+                })
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(Failure::new(format!(
+                    "{}: no .parquet files in this directory",
+                    t.display()
+                )));
+            }
+            files.extend(found);
+        } else {
+            files.push(t.clone());
+        }
+    }
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut merged = Output::default();
+    let (mut kept, mut duplicates, mut skipped, mut clusters) = (0usize, 0usize, 0usize, 0usize);
+    let stats = group_tables(&pipeline, &files, &mut |grouped| {
+        for (_, r) in &grouped.dedup {
+            match r.status {
+                output::Status::Kept => kept += 1,
+                output::Status::Duplicate => duplicates += 1,
+                output::Status::Skipped => skipped += 1,
+            }
+        }
+        clusters += grouped
+            .clusters
+            .iter()
+            .filter(|c| c.skipped.is_none() && c.size > 1)
+            .count();
+        if !partial {
+            merged.add(grouped);
+            return Ok(());
+        }
+        let io = |e: io::Error| samestory::Error::from(e);
+        for (doc_id, record) in &grouped.dedup {
+            let line = serde_json::json!({
+                "doc_id": doc_id,
+                "record": serde_json::to_string(record).expect("a record serializes"),
+            });
+            writeln!(out, "{line}").map_err(io)?;
+        }
+        for c in grouped
+            .clusters
+            .iter()
+            .filter(|c| all || (c.skipped.is_none() && c.size > 1))
+        {
+            let line = serde_json::json!({
+                "size": c.size,
+                "representative": c.representative,
+                "skipped": c.skipped,
+                "tail": handoff::cluster_tail(&c.record),
+            });
+            writeln!(out, "{line}").map_err(io)?;
+        }
+        Ok(())
+    })?;
+    if !partial {
+        if dedup {
+            output::write_jsonl(&mut out, &merged.dedup_records())?;
+        } else {
+            output::write_jsonl(&mut out, &merged.cluster_records(all))?;
+        }
+    }
+    out.flush()?;
+    if !quiet {
+        let what = if dedup {
+            format!(
+                "{} kept, {} duplicates, {} skipped",
+                thousands(kept as u64),
+                thousands(duplicates as u64),
+                thousands(skipped as u64)
+            )
+        } else {
+            report::count(clusters, "cluster", "clusters")
+        };
+        eprintln!(
+            "samestory: group: {} in {} (largest {}): {what}",
+            report::count(stats.documents as usize, "document", "documents"),
+            report::count(stats.components as usize, "component", "components"),
+            thousands(stats.largest),
+        );
+    }
+    Ok(())
+}
+
+fn keep_rule(keep: KeepArg) -> Keep {
+    match keep {
+        KeepArg::Central => Keep::Central,
+        KeepArg::Longest => Keep::Longest,
+        KeepArg::First => Keep::First,
+    }
 }
 
 /// `samestory completions SHELL`.

@@ -160,6 +160,62 @@ enum Command {
         #[command(subcommand)]
         command: IndexCommand,
     },
+    /// Sign inputs for a distributed run: Parquet tables for a Spark or DuckDB job.
+    ///
+    /// Writes DIR/documents (one row per input record: id, place, status, signature, shingle
+    /// set), DIR/bands (band keys) and DIR/manifests (settings and counts), one file each per
+    /// shard. Shards cut the input files into N contiguous runs of about equal bytes; run
+    /// `sign --shard I/N` for every I (on N machines, into one DIR), then join the band keys
+    /// into components and run `samestory group` (scripts/spark/ does both).
+    Sign {
+        #[command(flatten)]
+        run: RunArgs,
+        /// The output directory (created if needed; must not be inside an input directory).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Sign shard I of N (0-based). Every shard must be given the same inputs.
+        #[arg(long, value_name = "I/N", default_value = "0/1")]
+        shard: String,
+        /// Sign for `dedup` (Jaccard ≥ 0.5) or for `clusters` (containment ≥ 0.08, one band
+        /// per signature value; blocks repeated across the corpus are not removed, as a
+        /// shard cannot see the corpus: compare with `clusters --repeated-min-clusters 0`).
+        #[arg(long, value_enum, default_value_t = PresetArg::Dedup)]
+        preset: PresetArg,
+    },
+    /// Group signed documents component by component, exactly as `dedup` or `clusters` would.
+    ///
+    /// Reads `documents` tables written by `sign`, with a `component` column added by the
+    /// job (without it, all rows are one component); rows must come in component order, then
+    /// doc_id order. Prints what `dedup` (or `clusters`, as signed) prints for the whole
+    /// input; --partial prints keyed records for a job to sort and number instead.
+    Group {
+        /// Parquet files, or directories of them, read in order.
+        #[arg(value_name = "TABLE", required = true)]
+        tables: Vec<PathBuf>,
+        /// The `sign` output directory (every shard's manifest is checked) or one manifest
+        /// file: the settings to group with.
+        #[arg(long, value_name = "PATH")]
+        manifest: PathBuf,
+        /// For a run signed for dedup: which copy to keep (as `dedup --keep`).
+        #[arg(long, value_enum, default_value_t = KeepArg::Central)]
+        keep: KeepArg,
+        /// For a run signed for clusters: also list singletons and skipped documents (as
+        /// `clusters --all`).
+        #[arg(long)]
+        all: bool,
+        /// Print one JSON object per record with its sort keys (`doc_id` for dedup; `size`,
+        /// `representative`, `skipped` for clusters) and the record's text (`record`, or for
+        /// clusters `tail`: the line after `{"cluster":N,`), for a job that merges
+        /// components.
+        #[arg(long)]
+        partial: bool,
+        /// Worker threads (default: one per core).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=args::MAX_THREADS as i64))]
+        threads: Option<u16>,
+        /// No summary on stderr.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Print a shell completion script (e.g. `samestory completions bash >
     /// /etc/bash_completion.d/samestory`).
     Completions {
@@ -317,6 +373,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
             IndexCommand::Stories { index, all } => commands::index_stories(&index, all),
             IndexCommand::Stats { index } => commands::index_stats(&index),
         },
+        Command::Sign {
+            run,
+            out,
+            shard,
+            preset,
+        } => commands::sign(&run, &out, &shard, preset),
+        Command::Group {
+            tables,
+            manifest,
+            keep,
+            all,
+            partial,
+            threads,
+            quiet,
+        } => commands::group(&tables, &manifest, keep, all, partial, threads, quiet),
         Command::Completions { shell } => commands::completions(shell),
         Command::Man => commands::man(),
     }
