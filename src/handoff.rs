@@ -184,7 +184,7 @@ impl Settings {
 
     /// The parameters these settings describe, for grouping: every shingle set is in the
     /// rows ([`Verify::InMemory`]) and no corpus-level cleaning is applied (a shard cannot
-    /// see the corpus). `dedup` keeps [`Keep::Central`] until the caller chooses.
+    /// see the corpus). `dedup` keeps [`crate::params::Keep::Central`] until the caller chooses.
     pub fn params(&self) -> Result<Params> {
         let bad = |what: &str, value: &str| {
             Error::new(
@@ -285,7 +285,9 @@ impl Manifest {
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     p.extension().is_some_and(|e| e == "json")
-                        && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                        && !p
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
                 })
                 .collect();
             files.sort();
@@ -319,22 +321,23 @@ impl Manifest {
                 )
                 .with_path(file));
             }
-            if let Some(f) = &first {
-                if f.shards != m.shards || f.settings != m.settings || f.parameters != m.parameters
-                {
-                    let why = match m.parameters.difference(&f.parameters) {
-                        Some(d) => d.replace("the index has", "the other shards have"),
-                        None => format!(
-                            "signed as {} shards with other settings than {} shards",
-                            m.shards, f.shards
-                        ),
-                    };
-                    return Err(Error::new(
-                        ErrorKind::Parquet,
-                        format!("does not belong with the other manifests: {why}"),
-                    )
-                    .with_path(file));
-                }
+            if let Some(f) = &first
+                && (f.shards != m.shards
+                    || f.settings != m.settings
+                    || f.parameters != m.parameters)
+            {
+                let why = match m.parameters.difference(&f.parameters) {
+                    Some(d) => d.replace("the index has", "the other shards have"),
+                    None => format!(
+                        "signed as {} shards with other settings than {} shards",
+                        m.shards, f.shards
+                    ),
+                };
+                return Err(Error::new(
+                    ErrorKind::Parquet,
+                    format!("does not belong with the other manifests: {why}"),
+                )
+                .with_path(file));
             }
             seen.push(m.shard);
             first.get_or_insert(m);
@@ -530,7 +533,11 @@ impl ShardWriter {
             replaced.append_value(d.replaced as i64);
             match &d.signature {
                 Some(sig) => {
-                    let bytes: Vec<u8> = sig.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect();
+                    let bytes: Vec<u8> = sig
+                        .as_slice()
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect();
                     signature.append_value(bytes);
                     shingles.append_value(d.shingles.to_bytes());
                     self.signed += 1;
@@ -661,15 +668,13 @@ pub fn read_rows(path: &Path, each: &mut dyn FnMut(Row) -> Result<()>) -> Result
         let batch = batch.map_err(|e| parquet_err(path, e))?;
         let err = |msg: String| Error::new(ErrorKind::Parquet, msg).with_path(path);
         let required = |name: &str, to: &DataType| -> Result<ArrayRef> {
-            column(&batch, name, to)
-                .map_err(err)?
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Parquet,
-                        format!("no column {name}: not a samestory documents table"),
-                    )
-                    .with_path(path)
-                })
+            column(&batch, name, to).map_err(err)?.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Parquet,
+                    format!("no column {name}: not a samestory documents table"),
+                )
+                .with_path(path)
+            })
         };
         let optional = |name: &str, to: &DataType| column(&batch, name, to).map_err(err);
         let i64s = |a: &ArrayRef| a.as_any().downcast_ref::<Int64Array>().cloned();
@@ -711,9 +716,10 @@ pub fn read_rows(path: &Path, each: &mut dyn FnMut(Row) -> Result<()>) -> Result
             nonnull(&status, "status")?;
             let skipped = match status.value(r) {
                 "signed" => None,
-                kind => Some(SkipReason::from_parts(kind, str_at(&reason)).ok_or_else(|| {
-                    bad(&format!("unknown status {kind:?}"))
-                })?),
+                kind => Some(
+                    SkipReason::from_parts(kind, str_at(&reason))
+                        .ok_or_else(|| bad(&format!("unknown status {kind:?}")))?,
+                ),
             };
             let (sig, set) = match (&signature, &shingles) {
                 (Some(s), Some(h)) if s.is_valid(r) && h.is_valid(r) => {
@@ -875,8 +881,7 @@ pub fn group_tables(
             stats.documents += 1;
             if let Some(last) = current.last() {
                 let same = last.component == row.component;
-                if (same && row.doc_id <= last.doc_id) || (!same && done.contains(&row.component))
-                {
+                if (same && row.doc_id <= last.doc_id) || (!same && done.contains(&row.component)) {
                     return Err(Error::new(
                         ErrorKind::Parquet,
                         format!(
@@ -977,7 +982,9 @@ mod tests {
         assert!(Shard::parse("4/4").is_err());
         assert!(Shard::parse("0/0").is_err());
         assert!(Shard::parse("x").is_err());
-        assert!(Shard { index: 1, count: 4 }.doc_id(0) > Shard { index: 0, count: 4 }.doc_id(1 << 39));
+        assert!(
+            Shard { index: 1, count: 4 }.doc_id(0) > Shard { index: 0, count: 4 }.doc_id(1 << 39)
+        );
         assert_eq!(s.file_name("parquet"), "part-00002-of-00004.parquet");
     }
 

@@ -1085,27 +1085,3 @@ fn prefilter_floor(params: &Params) -> f64 {
     let k = params.minhash.permutations as f64;
     t - 4.0 * (t * (1.0 - t) / k).sqrt() - 0.02
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    proptest::proptest! {
-        #[test]
-        fn shingle_sets_round_trip(mut values in proptest::collection::vec(proptest::prelude::any::<u32>(), 0..500)) {
-            values.sort_unstable();
-            values.dedup();
-            let bytes = crate::shingle::encode_set(&values);
-            proptest::prop_assert_eq!(crate::shingle::decode_set(&bytes), Some(values));
-        }
-    }
-
-    #[test]
-    fn damaged_sets_are_refused() {
-        assert_eq!(crate::shingle::decode_set(&[0x80]), None); // ends inside a varint
-        assert_eq!(crate::shingle::decode_set(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), None); // too long
-        let wraps = [crate::shingle::encode_set(&[u32::MAX]), crate::shingle::encode_set(&[1])].concat();
-        assert_eq!(crate::shingle::decode_set(&wraps), None); // past u32::MAX
-        assert_eq!(crate::shingle::decode_set(&[]), Some(Vec::new()));
-    }
-}

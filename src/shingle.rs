@@ -300,4 +300,23 @@ mod tests {
         assert_eq!(a.len(), b.len());
         assert_ne!(a, b);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn shingle_sets_round_trip(mut values in proptest::collection::vec(proptest::prelude::any::<u32>(), 0..500)) {
+            values.sort_unstable();
+            values.dedup();
+            let bytes = encode_set(&values);
+            proptest::prop_assert_eq!(decode_set(&bytes), Some(values));
+        }
+    }
+
+    #[test]
+    fn damaged_sets_are_refused() {
+        assert_eq!(decode_set(&[0x80]), None); // ends inside a varint
+        assert_eq!(decode_set(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), None); // too long
+        let wraps = [encode_set(&[u32::MAX]), encode_set(&[1])].concat();
+        assert_eq!(decode_set(&wraps), None); // past u32::MAX
+        assert_eq!(decode_set(&[]), Some(Vec::new()));
+    }
 }

@@ -72,6 +72,13 @@ SELECT (SELECT COUNT(*) FROM (SELECT a, b FROM {new} EXCEPT SELECT a, b FROM {ol
      + (SELECT COUNT(*) FROM (SELECT a, b FROM {old} EXCEPT SELECT a, b FROM {new})) AS changed
 """
 
+# How many components, and the largest (what one group task holds).
+COMPONENTS_SQL = """
+SELECT COUNT(*) AS components, MAX(n) AS largest FROM (
+    SELECT component, COUNT(*) AS n FROM ({rows}) GROUP BY component
+)
+"""
+
 # Each node's component: the root its star points to (after convergence one edge per node);
 # roots and unlinked documents are their own component.
 ROWS_SQL = """
@@ -135,6 +142,9 @@ def run_duckdb(args) -> dict:
             break
     timings["components"] = time.perf_counter() - t
     timings["rounds"] = rounds
+    count, largest = con.execute(
+        COMPONENTS_SQL.format(rows=ROWS_SQL.format(edges=edges))).fetchone()
+    timings["components_count"], timings["largest_component"] = count, largest
     t = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="samestory-duckdb-"))
     try:
@@ -182,8 +192,7 @@ def group_partition(binary: str, manifest: str, extra: list[str], dedup: bool):
                 return
             writer.close()
             done = subprocess.run(
-                [exe, "group", path, "--manifest", manifest, "--partial", "--quiet",
-                 "--threads", "1", *extra],
+                [exe, "group", path, "--manifest", manifest, "--partial", "--quiet", *extra],
                 capture_output=True,
             )
             if done.returncode != 0:
@@ -245,6 +254,9 @@ def run_spark(args) -> dict:
                 break
         timings["components"] = time.perf_counter() - t
         timings["rounds"] = rounds
+        count, largest = spark.sql(
+            COMPONENTS_SQL.format(rows=ROWS_SQL.format(edges="e_old"))).first()
+        timings["components_count"], timings["largest_component"] = count, largest
         t = time.perf_counter()
         rows = spark.sql(ROWS_SQL.format(edges="e_old"))
         dedup = args.preset == "dedup"

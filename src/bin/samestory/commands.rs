@@ -422,13 +422,13 @@ fn refuse_output_dir(out: &Path, inputs: &[String]) -> Result<(), Failure> {
         return Ok(());
     };
     for input in inputs.iter().filter(|i| *i != "-") {
-        if let Some(input_abs) = std::fs::canonicalize(input).ok() {
-            if out_abs.starts_with(&input_abs) || input_abs.starts_with(&out_abs) {
-                return Err(Failure::new(format!(
-                    "--out {} overlaps the input {input}: write the tables outside the inputs",
-                    out.display()
-                )));
-            }
+        if let Ok(input_abs) = std::fs::canonicalize(input)
+            && (out_abs.starts_with(&input_abs) || input_abs.starts_with(&out_abs))
+        {
+            return Err(Failure::new(format!(
+                "--out {} overlaps the input {input}: write the tables outside the inputs",
+                out.display()
+            )));
         }
     }
     Ok(())
