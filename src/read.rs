@@ -34,6 +34,10 @@ pub enum InputFormat {
     /// and `conversion` record (WET text) is a document; `warcinfo`, `request`, `metadata`
     /// and `revisit` records are not documents and are read past.
     Warc,
+    /// Apache Parquet (`.parquet`): one document per row, from the columns the JSON Lines
+    /// field flags name (`--text-field`, `--id-field`, `--title-field`, `--date-field`);
+    /// only those columns are read.
+    Parquet,
 }
 
 impl InputFormat {
@@ -51,6 +55,7 @@ impl InputFormat {
             "html" | "htm" | "xhtml" => InputFormat::Html,
             "jsonl" | "ndjson" => InputFormat::Jsonl,
             "warc" => InputFormat::Warc,
+            "parquet" => InputFormat::Parquet,
             _ => return None,
         };
         Some((format, gzip))
@@ -664,6 +669,7 @@ pub struct Records<'a> {
 enum Stream<'a> {
     Lines(Lines<'a>),
     Warc(Warcs<'a>),
+    Parquet(Box<ParquetRows<'a>>),
 }
 
 /// The open JSON Lines stream being read.
@@ -685,6 +691,7 @@ impl Iterator for Records<'_> {
                 let next = match stream {
                     Stream::Lines(lines) => next_line(lines, wanted),
                     Stream::Warc(warcs) => next_warc(warcs, wanted),
+                    Stream::Parquet(rows) => next_parquet(rows, wanted),
                 };
                 match next {
                     Some(record) => {
@@ -699,6 +706,28 @@ impl Iterator for Records<'_> {
             }
             let source = self.sources.sources.get(self.next_source)?;
             self.next_source += 1;
+            if source.format == InputFormat::Parquet {
+                match open_parquet(source, &self.sources.params) {
+                    Ok(rows) => {
+                        self.current = Some(Stream::Parquet(Box::new(rows)));
+                        continue;
+                    }
+                    Err(error) => {
+                        self.position += 1;
+                        if !wanted {
+                            continue;
+                        }
+                        return Some(Pending::Done(Record::Skipped {
+                            origin: Origin {
+                                path: source.path.clone(),
+                                line: None,
+                            },
+                            id: source.id.clone(),
+                            error,
+                        }));
+                    }
+                }
+            }
             let reader = match self.open(source) {
                 Ok(reader) => reader,
                 Err(error) => {
@@ -734,6 +763,7 @@ impl Iterator for Records<'_> {
                         limit: self.sources.params.max_document_bytes,
                     }));
                 }
+                InputFormat::Parquet => unreachable!("opened above"),
                 InputFormat::Text | InputFormat::Html => {
                     self.position += 1;
                     if wanted {
@@ -767,6 +797,246 @@ impl<'a> Records<'a> {
         };
         Ok(Box::new(BufReader::with_capacity(1 << 16, raw)))
     }
+}
+
+/// The open Parquet file being read ([`InputFormat::Parquet`]).
+struct ParquetRows<'a> {
+    source: &'a Source,
+    batches: Option<parquet::arrow::arrow_reader::ParquetRecordBatchReader>,
+    batch: Option<ParquetBatch>,
+    /// Rows read so far: a row's number (1-based) in messages and its origin line.
+    row: u64,
+    /// When the file cannot give documents (no text column): how many rows are left to
+    /// report as skipped, and why.
+    failing: Option<(u64, String)>,
+    limit: u64,
+    text_field: String,
+    id_field: String,
+    title_field: String,
+    date_field: String,
+}
+
+/// One decoded batch of rows, as text columns.
+struct ParquetBatch {
+    text: arrow_array::StringArray,
+    id: Option<arrow_array::StringArray>,
+    title: Option<arrow_array::StringArray>,
+    date: Option<arrow_array::StringArray>,
+    next: usize,
+}
+
+/// Rows decoded at once from a Parquet file.
+const PARQUET_BATCH_ROWS: usize = 1024;
+
+/// Open a Parquet source: its schema is checked here; rows are decoded batch by batch.
+fn open_parquet<'a>(source: &'a Source, params: &ReadParams) -> Result<ParquetRows<'a>> {
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let err = |msg: String| Error::new(ErrorKind::Parquet, msg).with_path(&source.path);
+    if source.gzip {
+        return Err(err(
+            "gzip-compressed Parquet is not read: Parquet compresses its own columns".to_string(),
+        ));
+    }
+    let bad = |e: parquet::errors::ParquetError| err(format!("not a readable Parquet file: {e}"));
+    let file = |path: &Path| File::open(path).map_err(|e| Error::io(&source.path, e));
+    // Projection and batch size are chosen once the schema is known.
+    let build = |names: &dyn Fn(&arrow_schema::Schema) -> Vec<String>| -> Result<_> {
+        macro_rules! finish {
+            ($builder:expr) => {{
+                let builder = $builder.map_err(bad)?;
+                let schema = builder.schema().clone();
+                let wanted = names(&schema);
+                let mask = ProjectionMask::columns(
+                    builder.parquet_schema(),
+                    wanted.iter().map(String::as_str),
+                );
+                let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+                let reader = builder
+                    .with_projection(mask)
+                    .with_batch_size(PARQUET_BATCH_ROWS)
+                    .build()
+                    .map_err(bad)?;
+                (schema, rows, reader)
+            }};
+        }
+        Ok(match &source.data {
+            Data::File => finish!(ParquetRecordBatchReaderBuilder::try_new(file(
+                &source.path
+            )?)),
+            Data::Spooled(temp) => finish!(ParquetRecordBatchReaderBuilder::try_new(file(temp)?)),
+            Data::Memory(bytes) => finish!(ParquetRecordBatchReaderBuilder::try_new(
+                bytes::Bytes::from(bytes.to_vec())
+            )),
+            Data::Broken(message) => return Err(err(message.clone())),
+        })
+    };
+    let fields: Vec<String> = [
+        Some(params.text_field.clone()),
+        Some(params.id_field.clone()),
+        Some(params.title_field.clone().unwrap_or_else(|| "title".into())),
+        Some(params.date_field.clone().unwrap_or_else(|| "date".into())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let (schema, rows, reader) = build(&|schema: &arrow_schema::Schema| {
+        fields
+            .iter()
+            .filter(|f| schema.field_with_name(f).is_ok())
+            .cloned()
+            .collect()
+    })?;
+    let failing = match schema.field_with_name(&params.text_field) {
+        Err(_) => {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            Some(format!(
+                "text field {:?} is missing: the columns are {}",
+                params.text_field,
+                names.join(", ")
+            ))
+        }
+        Ok(f) if !is_text(f.data_type()) => Some(format!(
+            "text field {:?} is {}, not text",
+            params.text_field,
+            f.data_type()
+        )),
+        Ok(_) => None,
+    };
+    Ok(ParquetRows {
+        source,
+        batches: Some(reader),
+        batch: None,
+        row: 0,
+        failing: failing.map(|why| (rows, why)),
+        limit: params.max_record_bytes,
+        text_field: params.text_field.clone(),
+        id_field: params.id_field.clone(),
+        title_field: params.title_field.clone().unwrap_or_else(|| "title".into()),
+        date_field: params.date_field.clone().unwrap_or_else(|| "date".into()),
+    })
+}
+
+/// Whether a column holds text (any of Arrow's string layouts).
+fn is_text(t: &arrow_schema::DataType) -> bool {
+    use arrow_schema::DataType;
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, v) => is_text(v),
+        _ => false,
+    }
+}
+
+/// Column `name` of `batch` as text, if the batch has it.
+fn text_column(batch: &arrow_array::RecordBatch, name: &str) -> Option<arrow_array::StringArray> {
+    let column = batch.column_by_name(name)?;
+    let cast = arrow_cast::cast(column, &arrow_schema::DataType::Utf8).ok()?;
+    cast.as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .cloned()
+}
+
+/// The next row of a Parquet file as a record. `copy` false reads past it (second read).
+fn next_parquet(p: &mut ParquetRows<'_>, copy: bool) -> Option<Pending> {
+    use arrow_array::Array;
+    let origin = |p: &ParquetRows<'_>| Origin {
+        path: p.source.path.clone(),
+        line: Some(p.row),
+    };
+    let skipped = |p: &ParquetRows<'_>, id: String, kind: ErrorKind, message: String| {
+        Pending::Done(Record::Skipped {
+            origin: origin(p),
+            id,
+            error: Error::new(kind, message)
+                .with_path(&p.source.path)
+                .with_line(p.row),
+        })
+    };
+    if let Some((left, why)) = &mut p.failing {
+        if *left == 0 {
+            return None;
+        }
+        *left -= 1;
+        let why = why.clone();
+        p.row += 1;
+        if !copy {
+            return Some(read_past());
+        }
+        let id = format!("{}:{}", p.source.id, p.row);
+        return Some(skipped(p, id, ErrorKind::Field, why));
+    }
+    loop {
+        if let Some(b) = &p.batch
+            && b.next < b.text.len()
+        {
+            break;
+        }
+        match p.batches.as_mut()?.next()? {
+            Ok(batch) => {
+                p.batch = Some(ParquetBatch {
+                    text: text_column(&batch, &p.text_field)?,
+                    id: text_column(&batch, &p.id_field),
+                    title: text_column(&batch, &p.title_field),
+                    date: text_column(&batch, &p.date_field),
+                    next: 0,
+                });
+            }
+            Err(e) => {
+                // The rest of the file cannot be decoded: one record says so, and the file ends.
+                p.batches = None;
+                p.row += 1;
+                let id = format!("{}:{}", p.source.id, p.row);
+                return Some(skipped(
+                    p,
+                    id,
+                    ErrorKind::Parquet,
+                    format!("the rest of the file cannot be decoded: {e}"),
+                ));
+            }
+        }
+    }
+    p.row += 1;
+    let b = p.batch.as_mut().expect("a batch with rows left");
+    let r = b.next;
+    b.next += 1;
+    if !copy {
+        return Some(read_past());
+    }
+    let value = |a: &Option<arrow_array::StringArray>| {
+        a.as_ref()
+            .filter(|a| a.is_valid(r))
+            .map(|a| a.value(r).to_string())
+    };
+    let id = value(&b.id).unwrap_or_else(|| format!("{}:{}", p.source.id, p.row));
+    let (title, date) = (value(&b.title), value(&b.date));
+    if !b.text.is_valid(r) {
+        let why = format!("text field {:?} is null", p.text_field);
+        return Some(skipped(p, id, ErrorKind::Field, why));
+    }
+    let len = b.text.value(r).len() as u64;
+    if len > p.limit {
+        let error = too_large(len, true, p.limit, "record");
+        return Some(skipped(
+            p,
+            id,
+            ErrorKind::TooLarge,
+            error.message().to_string(),
+        ));
+    }
+    let text = b.text.value(r).to_string();
+    Some(Pending::Done(Record::Document {
+        origin: origin(p),
+        document: RawDocument {
+            id,
+            title,
+            date,
+            content: Content::Text(text),
+            raw: None,
+            replaced: 0,
+            charset: None,
+        },
+    }))
 }
 
 /// Reading past an oversized document stops counting after this many bytes (a gzip bomb

@@ -244,6 +244,7 @@ pub enum InputFormatArg {
     Html,
     Jsonl,
     Warc,
+    Parquet,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -306,6 +307,7 @@ pub fn read_params(input: &InputArgs, clean: &CleanArgs, mut params: Params) -> 
         InputFormatArg::Html => InputFormat::Html,
         InputFormatArg::Jsonl => InputFormat::Jsonl,
         InputFormatArg::Warc => InputFormat::Warc,
+        InputFormatArg::Parquet => InputFormat::Parquet,
     });
     if let Some(field) = &input.id_field {
         params.read.id_field = field.clone();

@@ -49,7 +49,7 @@ pub fn open(input: &InputArgs, read: &ReadParams) -> Result<Sources, Failure> {
         } else {
             format!(
                 "no input documents: {} holds {} but none named .txt, .html, .htm, .xhtml, .jsonl, \
-                 .ndjson or .warc (optionally .gz); --input-format reads them whatever their names",
+                 .ndjson, .warc (optionally .gz) or .parquet; --input-format reads them whatever their names",
                 dirs.join(", "),
                 count(files, "file", "files")
             )
