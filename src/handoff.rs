@@ -44,7 +44,8 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use crate::document::{Doc, SkipReason};
@@ -465,11 +466,27 @@ impl ShardWriter {
                 }
             }
         }
+        // Hashes, ids and sets are unique: a dictionary or min/max statistics for them cost
+        // time and buy nothing (a writer tries the dictionary first, then gives it up).
         let props = |rows: usize| {
-            WriterProperties::builder()
+            let mut b = WriterProperties::builder()
                 .set_compression(Compression::SNAPPY)
-                .set_max_row_group_row_count(Some(rows))
-                .build()
+                .set_max_row_group_row_count(Some(rows));
+            for column in [
+                "doc_id",
+                "id",
+                "content_hi",
+                "content_lo",
+                "signature",
+                "shingles",
+                "key",
+            ] {
+                let path = ColumnPath::from(column);
+                b = b
+                    .set_column_dictionary_enabled(path.clone(), false)
+                    .set_column_statistics_enabled(path, EnabledStatistics::None);
+            }
+            b.build()
         };
         let mut files = Vec::new();
         let mut open = |table: &str, schema: SchemaRef, rows: usize| -> Result<ArrowWriter<File>> {
@@ -517,7 +534,28 @@ impl ShardWriter {
             Int32Builder::new(),
             Int64Builder::new(),
         );
-        for d in docs {
+        // The per-document encoding (signature bytes, set, band keys) runs in parallel; the
+        // builders are filled in order.
+        let lsh = self.lsh;
+        let encoded: Vec<Option<(Vec<u8>, Vec<u8>, Vec<u64>)>> = {
+            use rayon::prelude::*;
+            docs.par_iter()
+                .map(|d| {
+                    d.signature.as_ref().map(|sig| {
+                        let bytes = sig
+                            .as_slice()
+                            .iter()
+                            .flat_map(|v| v.to_le_bytes())
+                            .collect();
+                        let keys = (0..lsh.bands)
+                            .map(|band| lsh::band_key(sig, band, &lsh))
+                            .collect();
+                        (bytes, d.shingles.to_bytes(), keys)
+                    })
+                })
+                .collect()
+        };
+        for (d, enc) in docs.iter().zip(encoded) {
             let this = self.shard.doc_id(self.position);
             self.position += 1;
             doc_id.append_value(this);
@@ -531,22 +569,17 @@ impl ShardWriter {
             hi.append_value((d.content >> 64) as u64 as i64);
             lo.append_value(d.content as u64 as i64);
             replaced.append_value(d.replaced as i64);
-            match &d.signature {
-                Some(sig) => {
-                    let bytes: Vec<u8> = sig
-                        .as_slice()
-                        .iter()
-                        .flat_map(|v| v.to_le_bytes())
-                        .collect();
-                    signature.append_value(bytes);
-                    shingles.append_value(d.shingles.to_bytes());
+            match enc {
+                Some((sig, set, keys)) => {
+                    signature.append_value(sig);
+                    shingles.append_value(set);
                     self.signed += 1;
-                    for band in 0..self.lsh.bands {
+                    for (band, key) in keys.into_iter().enumerate() {
                         b_doc.append_value(this);
                         b_band.append_value(band as i32);
-                        b_key.append_value(lsh::band_key(sig, band, &self.lsh) as i64);
+                        b_key.append_value(key as i64);
                     }
-                    self.band_rows += self.lsh.bands as u64;
+                    self.band_rows += lsh.bands as u64;
                 }
                 None => {
                     signature.append_null();

@@ -213,8 +213,14 @@ def run_spark(args) -> dict:
 
     # Python workers run this interpreter (the one with pyarrow), unless told otherwise.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder
+    if args.event_log:
+        # Spark's own per-task metrics, for shuffle bytes (shuffle_bytes() reads them).
+        args.event_log.mkdir(parents=True, exist_ok=True)
+        builder = (builder.config("spark.eventLog.enabled", "true")
+                   .config("spark.eventLog.dir", args.event_log.resolve().as_uri()))
     spark = (
-        SparkSession.builder.master(args.master)
+        builder.master(args.master)
         .appName("samestory")
         .config("spark.sql.shuffle.partitions", str(args.partitions))
         .config("spark.ui.enabled", "false")
@@ -292,6 +298,24 @@ def run_spark(args) -> dict:
     return timings
 
 
+def shuffle_bytes(event_log: Path) -> dict:
+    """Shuffle bytes written and read, summed over every task of the run's event log."""
+    written = read = records = 0
+    for log in event_log.iterdir():
+        with open(log) as f:
+            for line in f:
+                if '"SparkListenerTaskEnd"' not in line:
+                    continue
+                metrics = json.loads(line).get("Task Metrics") or {}
+                w = metrics.get("Shuffle Write Metrics") or {}
+                r = metrics.get("Shuffle Read Metrics") or {}
+                written += w.get("Shuffle Bytes Written", 0)
+                records += w.get("Shuffle Records Written", 0)
+                read += r.get("Remote Bytes Read", 0) + r.get("Local Bytes Read", 0)
+    return {"shuffle_bytes_written": written, "shuffle_records_written": records,
+            "shuffle_bytes_read": read}
+
+
 def collect_output(out: Path, preset: str, engine: str) -> bytes:
     """The job's output as one byte string, in order (what the CLI prints)."""
     if engine == "duckdb":
@@ -321,10 +345,13 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2, help="DuckDB threads")
     ap.add_argument("--driver-memory", default="2g")
     ap.add_argument("--print", action="store_true", help="print the output to stdout")
+    ap.add_argument("--event-log", type=Path, help="Spark: keep the event log here and report shuffle bytes")
     args = ap.parse_args()
     started = time.perf_counter()
     timings = run_spark(args) if args.engine == "spark" else run_duckdb(args)
     timings["total"] = time.perf_counter() - started
+    if args.engine == "spark" and args.event_log:
+        timings.update(shuffle_bytes(args.event_log))
     log(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in timings.items()}))
     if args.print:
         sys.stdout.buffer.write(collect_output(args.out, args.preset, args.engine))
