@@ -393,6 +393,9 @@ pub fn bands_schema() -> SchemaRef {
     ]))
 }
 
+/// A signed document's signature bytes, shingle-set bytes and band keys.
+type Encoded = (Vec<u8>, Vec<u8>, Vec<u64>);
+
 /// Writes one shard's tables; files appear under their final names only when complete.
 pub struct ShardWriter {
     dir: PathBuf,
@@ -537,7 +540,7 @@ impl ShardWriter {
         // The per-document encoding (signature bytes, set, band keys) runs in parallel; the
         // builders are filled in order.
         let lsh = self.lsh;
-        let encoded: Vec<Option<(Vec<u8>, Vec<u8>, Vec<u64>)>> = {
+        let encoded: Vec<Option<Encoded>> = {
             use rayon::prelude::*;
             docs.par_iter()
                 .map(|d| {
