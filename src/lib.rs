@@ -23,7 +23,8 @@
 //! parameters of a run and its two presets, and [`pipeline`] runs everything in order and is
 //! the only place that runs work in parallel;
 //! [`events`] groups the copy clusters into events (reports of one event by different
-//! outlets) with its own features; [`eval`] scores its clusters against gold labels, and [`explain`] shows why two pages
+//! outlets) with its own features; [`index`] keeps a persistent crawl index and [`handoff`]
+//! the Parquet tables of a distributed run (`sign`, `group`); [`eval`] scores its clusters against gold labels, and [`explain`] shows why two pages
 //! match.
 //!
 //! # Example

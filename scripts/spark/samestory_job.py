@@ -218,6 +218,7 @@ def run_spark(args) -> dict:
         # Spark's own per-task metrics, for shuffle bytes (shuffle_bytes() reads them).
         args.event_log.mkdir(parents=True, exist_ok=True)
         builder = (builder.config("spark.eventLog.enabled", "true")
+                   .config("spark.eventLog.compress", "false")
                    .config("spark.eventLog.dir", args.event_log.resolve().as_uri()))
     spark = (
         builder.master(args.master)
@@ -301,7 +302,7 @@ def run_spark(args) -> dict:
 def shuffle_bytes(event_log: Path) -> dict:
     """Shuffle bytes written and read, summed over every task of the run's event log."""
     written = read = records = 0
-    for log in event_log.iterdir():
+    for log in sorted(p for p in event_log.rglob("events_*") if p.is_file()):
         with open(log) as f:
             for line in f:
                 if '"SparkListenerTaskEnd"' not in line:
