@@ -52,13 +52,13 @@ impl SkipReason {
     /// A reason from its [`SkipReason::kind`] and [`SkipReason::detail`] (as the Parquet
     /// handoff stores it); `None` for a kind this version does not know.
     pub fn from_parts(kind: &str, detail: Option<String>) -> Option<SkipReason> {
-        let detail = || detail.clone().unwrap_or_default();
+        let detail = detail.unwrap_or_default();
         Some(match kind {
-            "unreadable" => SkipReason::Unreadable(detail()),
+            "unreadable" => SkipReason::Unreadable(detail),
             "empty" => SkipReason::Empty,
             "too-short" => SkipReason::TooShort,
-            "too-large" => SkipReason::TooLarge(detail()),
-            "repeated-id" => SkipReason::RepeatedId(detail()),
+            "too-large" => SkipReason::TooLarge(detail),
+            "repeated-id" => SkipReason::RepeatedId(detail),
             _ => return None,
         })
     }

@@ -605,21 +605,18 @@ impl ShardWriter {
             Arc::new(signature.finish()),
             Arc::new(shingles.finish()),
         ];
-        let batch = RecordBatch::try_new(documents_schema(), columns)
-            .map_err(|e| parquet_err(&self.files[0].0, e))?;
-        self.documents
-            .write(&batch)
-            .map_err(|e| parquet_err(&self.files[0].0, e))?;
+        write_batch(
+            &mut self.documents,
+            documents_schema(),
+            columns,
+            &self.files[0].0,
+        )?;
         let columns: Vec<ArrayRef> = vec![
             Arc::new(b_doc.finish()),
             Arc::new(b_band.finish()),
             Arc::new(b_key.finish()),
         ];
-        let batch = RecordBatch::try_new(bands_schema(), columns)
-            .map_err(|e| parquet_err(&self.files[1].0, e))?;
-        self.bands
-            .write(&batch)
-            .map_err(|e| parquet_err(&self.files[1].0, e))
+        write_batch(&mut self.bands, bands_schema(), columns, &self.files[1].0)
     }
 
     /// Close the tables, move them into place and write the manifest (last: a shard with a
@@ -664,6 +661,17 @@ impl ShardWriter {
         fs::rename(&tmp, &fin).map_err(|e| Error::io(&fin, e))?;
         Ok(manifest)
     }
+}
+
+/// Append `columns` as one batch of `writer`'s table (being written to `path`).
+fn write_batch(
+    writer: &mut ArrowWriter<File>,
+    schema: SchemaRef,
+    columns: Vec<ArrayRef>,
+    path: &Path,
+) -> Result<()> {
+    let batch = RecordBatch::try_new(schema, columns).map_err(|e| parquet_err(path, e))?;
+    writer.write(&batch).map_err(|e| parquet_err(path, e))
 }
 
 fn parquet_err(path: &Path, e: impl std::fmt::Display) -> Error {

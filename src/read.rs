@@ -706,30 +706,17 @@ impl Iterator for Records<'_> {
             }
             let source = self.sources.sources.get(self.next_source)?;
             self.next_source += 1;
-            if source.format == InputFormat::Parquet {
-                match open_parquet(source, &self.sources.params) {
-                    Ok(rows) => {
-                        self.current = Some(Stream::Parquet(Box::new(rows)));
-                        continue;
-                    }
-                    Err(error) => {
-                        self.position += 1;
-                        if !wanted {
-                            continue;
-                        }
-                        return Some(Pending::Done(Record::Skipped {
-                            origin: Origin {
-                                path: source.path.clone(),
-                                line: None,
-                            },
-                            id: source.id.clone(),
-                            error,
-                        }));
-                    }
-                }
-            }
-            let reader = match self.open(source) {
-                Ok(reader) => reader,
+            let opened = if source.format == InputFormat::Parquet {
+                open_parquet(source, &self.sources.params).map(|rows| {
+                    self.current = Some(Stream::Parquet(Box::new(rows)));
+                    None
+                })
+            } else {
+                self.open(source).map(Some)
+            };
+            let reader = match opened {
+                Ok(Some(reader)) => reader,
+                Ok(None) => continue,
                 Err(error) => {
                     self.position += 1;
                     if !wanted {
@@ -830,64 +817,29 @@ const PARQUET_BATCH_ROWS: usize = 1024;
 
 /// Open a Parquet source: its schema is checked here; rows are decoded batch by batch.
 fn open_parquet<'a>(source: &'a Source, params: &ReadParams) -> Result<ParquetRows<'a>> {
-    use parquet::arrow::ProjectionMask;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
     let err = |msg: String| Error::new(ErrorKind::Parquet, msg).with_path(&source.path);
     if source.gzip {
         return Err(err(
             "gzip-compressed Parquet is not read: Parquet compresses its own columns".to_string(),
         ));
     }
-    let bad = |e: parquet::errors::ParquetError| err(format!("not a readable Parquet file: {e}"));
+    let title_field = params.title_field.clone().unwrap_or_else(|| "title".into());
+    let date_field = params.date_field.clone().unwrap_or_else(|| "date".into());
+    let columns = [
+        &params.text_field,
+        &params.id_field,
+        &title_field,
+        &date_field,
+    ];
     let file = |path: &Path| File::open(path).map_err(|e| Error::io(&source.path, e));
-    // Projection and batch size are chosen once the schema is known.
-    let build = |names: &dyn Fn(&arrow_schema::Schema) -> Vec<String>| -> Result<_> {
-        macro_rules! finish {
-            ($builder:expr) => {{
-                let builder = $builder.map_err(bad)?;
-                let schema = builder.schema().clone();
-                let wanted = names(&schema);
-                let mask = ProjectionMask::columns(
-                    builder.parquet_schema(),
-                    wanted.iter().map(String::as_str),
-                );
-                let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
-                let reader = builder
-                    .with_projection(mask)
-                    .with_batch_size(PARQUET_BATCH_ROWS)
-                    .build()
-                    .map_err(bad)?;
-                (schema, rows, reader)
-            }};
-        }
-        Ok(match &source.data {
-            Data::File => finish!(ParquetRecordBatchReaderBuilder::try_new(file(
-                &source.path
-            )?)),
-            Data::Spooled(temp) => finish!(ParquetRecordBatchReaderBuilder::try_new(file(temp)?)),
-            Data::Memory(bytes) => finish!(ParquetRecordBatchReaderBuilder::try_new(
-                bytes::Bytes::from(bytes.to_vec())
-            )),
-            Data::Broken(message) => return Err(err(message.clone())),
-        })
+    let opened = match &source.data {
+        Data::File => parquet_reader(file(&source.path)?, &columns),
+        Data::Spooled(temp) => parquet_reader(file(temp)?, &columns),
+        Data::Memory(bytes) => parquet_reader(bytes::Bytes::from_owner(bytes.clone()), &columns),
+        Data::Broken(message) => return Err(err(message.clone())),
     };
-    let fields: Vec<String> = [
-        Some(params.text_field.clone()),
-        Some(params.id_field.clone()),
-        Some(params.title_field.clone().unwrap_or_else(|| "title".into())),
-        Some(params.date_field.clone().unwrap_or_else(|| "date".into())),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let (schema, rows, reader) = build(&|schema: &arrow_schema::Schema| {
-        fields
-            .iter()
-            .filter(|f| schema.field_with_name(f).is_ok())
-            .cloned()
-            .collect()
-    })?;
+    let (schema, rows, reader) =
+        opened.map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
     let failing = match schema.field_with_name(&params.text_field) {
         Err(_) => {
             let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -913,9 +865,39 @@ fn open_parquet<'a>(source: &'a Source, params: &ReadParams) -> Result<ParquetRo
         limit: params.max_record_bytes,
         text_field: params.text_field.clone(),
         id_field: params.id_field.clone(),
-        title_field: params.title_field.clone().unwrap_or_else(|| "title".into()),
-        date_field: params.date_field.clone().unwrap_or_else(|| "date".into()),
+        title_field,
+        date_field,
     })
+}
+
+/// A batch reader of those of `columns` the file has, with the file's schema and row count.
+fn parquet_reader<T: parquet::file::reader::ChunkReader + 'static>(
+    input: T,
+    columns: &[&String],
+) -> std::result::Result<
+    (
+        arrow_schema::SchemaRef,
+        u64,
+        parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    ),
+    parquet::errors::ParquetError,
+> {
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let builder = ParquetRecordBatchReaderBuilder::try_new(input)?;
+    let schema = builder.schema().clone();
+    let present = columns
+        .iter()
+        .filter(|c| schema.field_with_name(c).is_ok())
+        .map(|c| c.as_str());
+    let mask = ProjectionMask::columns(builder.parquet_schema(), present);
+    let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(PARQUET_BATCH_ROWS)
+        .build()?;
+    Ok((schema, rows, reader))
 }
 
 /// Whether a column holds text (any of Arrow's string layouts).
@@ -972,16 +954,19 @@ fn next_parquet(p: &mut ParquetRows<'_>, copy: bool) -> Option<Pending> {
         {
             break;
         }
-        match p.batches.as_mut()?.next()? {
-            Ok(batch) => {
-                p.batch = Some(ParquetBatch {
-                    text: text_column(&batch, &p.text_field)?,
-                    id: text_column(&batch, &p.id_field),
-                    title: text_column(&batch, &p.title_field),
-                    date: text_column(&batch, &p.date_field),
-                    next: 0,
-                });
-            }
+        let decoded = p.batches.as_mut()?.next()?;
+        let decoded = decoded.map_err(|e| e.to_string()).and_then(|batch| {
+            Ok(ParquetBatch {
+                text: text_column(&batch, &p.text_field)
+                    .ok_or_else(|| format!("column {:?} cannot be read as text", p.text_field))?,
+                id: text_column(&batch, &p.id_field),
+                title: text_column(&batch, &p.title_field),
+                date: text_column(&batch, &p.date_field),
+                next: 0,
+            })
+        });
+        match decoded {
+            Ok(batch) => p.batch = Some(batch),
             Err(e) => {
                 // The rest of the file cannot be decoded: one record says so, and the file ends.
                 p.batches = None;

@@ -444,12 +444,7 @@ pub fn group(
     threads: Option<u16>,
     quiet: bool,
 ) -> Result<(), Failure> {
-    if let Some(threads) = threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads as usize)
-            .build_global()
-            .map_err(|e| Failure::new(format!("cannot start {threads} threads: {e}")))?;
-    }
+    report::size_pool(threads)?;
     let manifest = Manifest::load(manifest)?;
     let mut params = manifest.params()?;
     let dedup = matches!(params.mode, Mode::Dedup(_));
@@ -461,7 +456,6 @@ pub fn group(
     for t in tables {
         if t.is_dir() {
             let mut found: Vec<PathBuf> = walkdir::WalkDir::new(t)
-                .sort_by_file_name()
                 .into_iter()
                 .filter_map(|e| e.ok())
                 .filter(|e| e.file_type().is_file())

@@ -29,13 +29,7 @@ pub fn count(n: usize, singular: &str, plural: &str) -> String {
 /// Size the thread pool and resolve the inputs (walking directories, spooling stdin). No
 /// input file at all is an error that says where samestory looked.
 pub fn open(input: &InputArgs, read: &ReadParams) -> Result<Sources, Failure> {
-    if let Some(threads) = input.threads {
-        // Only the first call in a process can size the global pool; this is the only one.
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads as usize)
-            .build_global()
-            .map_err(|e| Failure::new(format!("cannot start {threads} threads: {e}")))?;
-    }
+    size_pool(input.threads)?;
     let sources = Sources::open(&input.inputs(), read)?;
     if sources.is_empty() {
         let dirs: Vec<&str> = input.inputs.iter().map(String::as_str).collect();
@@ -80,6 +74,18 @@ pub fn open_and_analyse(
 ) -> Result<(Analysis, Sources), Failure> {
     let sources = open(&run.input, &params.read)?;
     Ok((analyse(run, params, &sources, job)?, sources))
+}
+
+/// Size the global thread pool to `--threads` (default: one per core). Only the first call
+/// in a process can; each command calls it once.
+pub fn size_pool(threads: Option<u16>) -> Result<(), Failure> {
+    if let Some(threads) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads as usize)
+            .build_global()
+            .map_err(|e| Failure::new(format!("cannot start {threads} threads: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Analyse the inputs with progress, the optional explanation and the summary; check that
