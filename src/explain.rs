@@ -151,7 +151,7 @@ mod tests {
             charset: None,
         };
         let origin = Origin {
-            path: "x".into(),
+            path: std::path::Path::new("x").into(),
             line: None,
         };
         let params = crate::pipeline::Params::dedup();

@@ -789,7 +789,7 @@ pub fn read_rows(path: &Path, each: &mut dyn FnMut(Row) -> Result<()>) -> Result
                 id: id.value(r).to_string(),
                 title: str_at(&title),
                 origin: Origin {
-                    path: PathBuf::from(pathc.value(r)),
+                    path: std::path::Path::new(pathc.value(r)).into(),
                     line: line.as_ref().and_then(at).map(|l| l as u64),
                 },
                 text_len: at(&length).unwrap_or(0).max(0) as usize,

@@ -425,31 +425,56 @@ pub fn cluster_records(analysis: &Analysis, all: bool) -> Vec<ClusterRecord> {
 
 /// Dedup records: one per document, in input order.
 pub fn dedup_records(analysis: &Analysis) -> Vec<DedupRecord> {
-    let mut records: Vec<DedupRecord> = analysis
-        .docs
-        .iter()
-        .map(|d| DedupRecord {
-            id: d.id.clone(),
-            status: Status::Skipped,
-            duplicate_of: None,
-            similarity: None,
-            reason: d.skipped.as_ref().map(|r| r.message()),
-        })
-        .collect();
-    for c in &analysis.clusters {
-        let kept = &analysis.docs[c.representative as usize].id;
-        for &(d, s) in &c.members {
-            let r = &mut records[d as usize];
-            if d == c.representative {
-                r.status = Status::Kept;
-            } else {
-                r.status = Status::Duplicate;
-                r.duplicate_of = Some(kept.clone());
-                r.similarity = Some(round(s));
+    let decisions = Decisions::new(analysis);
+    (0..analysis.docs.len() as u32)
+        .map(|d| decisions.record(analysis, d))
+        .collect()
+}
+
+/// What `dedup` decided for each document, in 16 bytes a document: the kept document it
+/// duplicates (itself when kept) and the score. A caller can write records one at a time
+/// ([`Decisions::record`]) instead of holding one per document ([`dedup_records`]).
+#[derive(Debug, Clone)]
+pub struct Decisions {
+    /// Per document: the kept document (`u32::MAX` when skipped) and the similarity.
+    of: Vec<(u32, f64)>,
+}
+
+impl Decisions {
+    /// The decisions of an analysis.
+    pub fn new(analysis: &Analysis) -> Decisions {
+        let mut of = vec![(u32::MAX, 0.0); analysis.docs.len()];
+        for c in &analysis.clusters {
+            for &(d, s) in &c.members {
+                of[d as usize] = (c.representative, s);
             }
         }
+        Decisions { of }
     }
-    records
+
+    /// Document `d`'s status.
+    pub fn status(&self, d: u32) -> Status {
+        match self.of[d as usize].0 {
+            u32::MAX => Status::Skipped,
+            kept if kept == d => Status::Kept,
+            _ => Status::Duplicate,
+        }
+    }
+
+    /// Document `d`'s record.
+    pub fn record(&self, analysis: &Analysis, d: u32) -> DedupRecord {
+        let doc = &analysis.docs[d as usize];
+        let (kept, s) = self.of[d as usize];
+        let status = self.status(d);
+        let duplicate = status == Status::Duplicate;
+        DedupRecord {
+            id: doc.id.clone(),
+            status,
+            duplicate_of: duplicate.then(|| analysis.docs[kept as usize].id.clone()),
+            similarity: duplicate.then(|| round(s)),
+            reason: doc.skipped.as_ref().map(|r| r.message()),
+        }
+    }
 }
 
 /// The pair record for documents `a` and `b` of an analysis.

@@ -103,7 +103,9 @@ pub struct Params {
     pub min_shared: usize,
     /// With [`Verify::Reread`], also rebuild the shingle set of every document that exact
     /// copies follow, even when LSH proposed no pair for it: listing every similar pair with
-    /// its scores (`similarity --pairs`) needs them; grouping does not. Default false.
+    /// its scores (`similarity --pairs`) needs them; grouping does not. It also keeps the
+    /// signatures of those pairs for [`crate::pipeline::Analysis::estimate`] (without it,
+    /// signatures are freed before the second read). Default false.
     pub copy_sets: bool,
     /// Compute event features while signing ([`crate::events`]): what `--level events`
     /// groups on. Default false.

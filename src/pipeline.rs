@@ -27,7 +27,7 @@ use crate::cluster::{self, Cluster, Edge};
 use crate::document::{prepare_record, sign_keeping, sign_parts};
 use crate::error::Result;
 use crate::lsh::{self, LshParams};
-use crate::minhash::MinHasher;
+use crate::minhash::{MinHasher, Signature};
 use crate::read::{FieldCounts, FieldTally, Pending, Sources};
 use crate::shingle::Shingles;
 use crate::tokenize::Tokenizer;
@@ -135,7 +135,23 @@ impl Analysis {
         pairs
     }
 
-    /// The MinHash estimate for two documents (0 if either is unsigned).
+    /// Free every shingle set and signature, keeping ids, decisions and statistics: what a
+    /// caller does before building output records for a large corpus, so the records take
+    /// the sets' memory instead of adding to it. [`Analysis::similarity`] and
+    /// [`Analysis::estimate`] are meaningless afterwards; signed documents stay marked signed.
+    pub fn release_sets(&mut self) {
+        for d in &mut self.docs {
+            d.shingles = Shingles::default();
+            if let Some(s) = &mut d.signature {
+                *s = Signature::from(Vec::new());
+            }
+        }
+    }
+
+    /// The MinHash estimate for two documents (0 if either is unsigned). After a
+    /// [`Verify::Reread`] run signatures are kept only where [`Params::copy_sets`] asks for
+    /// similar pairs (the candidates that survived the prefilter, and exact copies); other
+    /// pairs estimate 0.
     pub fn estimate(&self, a: u32, b: u32) -> f64 {
         match (
             &self.docs[a as usize].signature,
@@ -308,6 +324,44 @@ pub(crate) fn skip_repeated_ids(docs: &mut [Doc], by_id: &[u32]) {
     }
 }
 
+/// Before the second read: free the signatures nothing reads any more. Banding and the
+/// prefilter are done; only [`Analysis::estimate`] still reads them, for the similar pairs a
+/// pair listing prints (`copy_sets`): a similar pair is a surviving candidate or an exact copy
+/// and the page it copies, so only those keep theirs. The others are emptied, not removed
+/// (`Some` still marks a signed document), so the shingle sets the second read loads take
+/// their place instead of adding to them: at 1M documents that is 512 MB of the peak.
+fn release_signatures(docs: &mut [Doc], candidates: &[(u32, u32)], copy_sets: bool) {
+    let mut needed = vec![false; docs.len()];
+    if copy_sets {
+        for &(a, b) in candidates {
+            needed[a as usize] = true;
+            needed[b as usize] = true;
+        }
+        for d in 0..docs.len() {
+            if let Some(leader) = docs[d].copy_of {
+                needed[d] = true;
+                needed[leader as usize] = true;
+            }
+        }
+    }
+    // The kept ones are copied into fresh allocations before the old ones go: freeing only
+    // some would leave most allocator pages partly used, and none of the memory reusable.
+    let kept: Vec<Option<Signature>> = docs
+        .iter()
+        .zip(&needed)
+        .map(|(doc, &needed)| {
+            let s = doc.signature.as_ref()?;
+            Some(match needed {
+                true => Signature::from(s.as_slice().to_vec()),
+                false => Signature::from(Vec::new()),
+            })
+        })
+        .collect();
+    for (doc, s) in docs.iter_mut().zip(kept) {
+        doc.signature = s;
+    }
+}
+
 /// A configured pipeline.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -473,6 +527,7 @@ impl Pipeline {
         let bucket_seconds = started.elapsed().as_secs_f64();
         let reread = Instant::now();
         if self.params.verify == Verify::Reread && !self.corpus_cleaning() {
+            release_signatures(&mut docs, &candidates, self.params.copy_sets);
             self.load_shingles(sources, &mut docs, &candidates, progress);
         }
         let reread_seconds = reread.elapsed().as_secs_f64();
@@ -844,7 +899,7 @@ mod tests {
             charset: None,
         };
         let origin = Origin {
-            path: id.into(),
+            path: std::path::Path::new(id).into(),
             line: None,
         };
         prepare(origin, &raw, &Params::dedup(), &mut Tokenizer::new())
@@ -938,7 +993,7 @@ mod tests {
                     charset: None,
                 };
                 let origin = Origin {
-                    path: (*id).into(),
+                    path: std::path::Path::new(*id).into(),
                     line: None,
                 };
                 let prepared = prepare(origin, &raw, p.params(), &mut Tokenizer::new());

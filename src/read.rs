@@ -183,8 +183,9 @@ pub struct RawDocument {
 /// Where a record came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
-    /// The file (or `-` for stdin).
-    pub path: PathBuf,
+    /// The file (or `-` for stdin), shared by every record of the file: a million records
+    /// of one file hold one path, not a million copies.
+    pub path: Arc<Path>,
     /// The 1-based line, for JSON Lines.
     pub line: Option<u64>,
 }
@@ -255,7 +256,7 @@ enum Data {
 #[derive(Debug, Clone)]
 struct Source {
     /// The path as the user sees it (`-` for stdin).
-    path: PathBuf,
+    path: Arc<Path>,
     /// The id prefix: the path relative to the input root.
     id: String,
     format: InputFormat,
@@ -317,7 +318,7 @@ impl Sources {
                         }
                     };
                     sources.push(Source {
-                        path: PathBuf::from(STDIN_NAME),
+                        path: Path::new(STDIN_NAME).into(),
                         id: STDIN_NAME.to_string(),
                         format: params.format.unwrap_or(InputFormat::Jsonl),
                         gzip: false,
@@ -339,7 +340,7 @@ impl Sources {
                         Data::Spooled(spool(file, path)?)
                     };
                     sources.push(Source {
-                        path: path.clone(),
+                        path: path.as_path().into(),
                         id: path_id(path),
                         format,
                         gzip,
@@ -368,7 +369,7 @@ impl Sources {
                 let path = PathBuf::from(&name);
                 let (format, gzip) = named_format(&path, params);
                 Source {
-                    path,
+                    path: path.into(),
                     id: name,
                     format,
                     gzip,
@@ -394,7 +395,7 @@ impl Sources {
 
     /// The files that will be read, as the user sees them (`-` for stdin), in order.
     pub fn paths(&self) -> impl Iterator<Item = &Path> {
-        self.sources.iter().map(|s| s.path.as_path())
+        self.sources.iter().map(|s| &*s.path)
     }
 
     /// Total size in bytes of the input files (compressed size for `.gz`), for progress.
@@ -506,7 +507,7 @@ fn walk_dir(root: &Path, params: &ReadParams, out: &mut Vec<Source>) {
                 let rel = path.strip_prefix(root).unwrap_or(&path);
                 out.push(Source {
                     id: path_id(rel),
-                    path,
+                    path: path.into(),
                     format: params.format.unwrap_or(InputFormat::Text),
                     gzip: false,
                     data: Data::Broken(message),
@@ -526,7 +527,7 @@ fn walk_dir(root: &Path, params: &ReadParams, out: &mut Vec<Source>) {
         };
         let rel = path.strip_prefix(root).unwrap_or(path);
         out.push(Source {
-            path: path.to_path_buf(),
+            path: path.into(),
             id: path_id(rel),
             format,
             gzip,
@@ -774,7 +775,7 @@ impl<'a> Records<'a> {
             }
             Data::Memory(bytes) => Box::new(&bytes[..]),
             Data::Broken(message) => {
-                return Err(Error::new(ErrorKind::Io, message.clone()).with_path(&source.path));
+                return Err(Error::new(ErrorKind::Io, message.clone()).with_path(&*source.path));
             }
         };
         let raw: Box<dyn Read + Send + 'a> = if source.gzip {
@@ -817,7 +818,7 @@ const PARQUET_BATCH_ROWS: usize = 1024;
 
 /// Open a Parquet source: its schema is checked here; rows are decoded batch by batch.
 fn open_parquet<'a>(source: &'a Source, params: &ReadParams) -> Result<ParquetRows<'a>> {
-    let err = |msg: String| Error::new(ErrorKind::Parquet, msg).with_path(&source.path);
+    let err = |msg: String| Error::new(ErrorKind::Parquet, msg).with_path(&*source.path);
     if source.gzip {
         return Err(err(
             "gzip-compressed Parquet is not read: Parquet compresses its own columns".to_string(),
@@ -931,7 +932,7 @@ fn next_parquet(p: &mut ParquetRows<'_>, copy: bool) -> Option<Pending> {
             origin: origin(p),
             id,
             error: Error::new(kind, message)
-                .with_path(&p.source.path)
+                .with_path(&*p.source.path)
                 .with_line(p.row),
         })
     };
@@ -1049,7 +1050,7 @@ fn read_whole(source: &Source, mut reader: Box<dyn BufRead + Send + '_>, limit: 
     let skipped = |error: Error| Record::Skipped {
         origin: origin.clone(),
         id: source.id.clone(),
-        error: error.with_path(&source.path),
+        error: error.with_path(&*source.path),
     };
     let mut bytes = Vec::new();
     if let Err(e) = reader.by_ref().take(limit + 1).read_to_end(&mut bytes) {
@@ -1223,7 +1224,7 @@ fn next_line(lines: &mut Lines<'_>, copy: bool) -> Option<Pending> {
             Ok(LineRead::Line { blank: false }) => {}
             Ok(LineRead::TooLong(size)) => {
                 let error = too_large(size, true, lines.limit, "JSON Lines record")
-                    .with_path(&lines.source.path)
+                    .with_path(&*lines.source.path)
                     .with_line(lines.line);
                 return Some(Pending::Done(Record::Skipped {
                     origin: origin(lines),
@@ -1259,11 +1260,15 @@ fn next_line(lines: &mut Lines<'_>, copy: bool) -> Option<Pending> {
     }
 }
 
-/// The placeholder for a record read past: the caller drops it, so nothing is allocated.
+/// The placeholder for a record read past: the caller drops it, so nothing is allocated
+/// (the empty path is one per thread, shared).
 fn read_past() -> Pending {
+    thread_local! {
+        static NO_PATH: Arc<Path> = Arc::from(Path::new(""));
+    }
     Pending::Line {
         origin: Origin {
-            path: PathBuf::new(),
+            path: NO_PATH.with(Arc::clone),
             line: None,
         },
         fallback_id: String::new(),
@@ -1299,7 +1304,7 @@ fn next_warc(w: &mut Warcs<'_>, copy: bool) -> Option<Pending> {
                 },
                 id: format!("{}:{}", w.source.id, w.record),
                 error: Error::new(ErrorKind::Warc, message)
-                    .with_path(&w.source.path)
+                    .with_path(&*w.source.path)
                     .with_line(w.record),
             }))
         };
@@ -1367,7 +1372,7 @@ fn next_warc(w: &mut Warcs<'_>, copy: bool) -> Option<Pending> {
             Some(Pending::Done(Record::Skipped {
                 origin,
                 id,
-                error: error.with_path(&w.source.path).with_line(w.record),
+                error: error.with_path(&*w.source.path).with_line(w.record),
             }))
         };
         let length = length as u64;
@@ -1535,14 +1540,14 @@ fn parse_line(
                         ErrorKind::Field,
                         format!("text field {:?} {what}", params.text_field),
                     )
-                    .with_path(&origin.path)
+                    .with_path(&*origin.path)
                     .with_line(line_no);
                     Record::Skipped { origin, id, error }
                 }
             }
         }
         Err(error) => {
-            let error = error.with_path(&origin.path).with_line(line_no);
+            let error = error.with_path(&*origin.path).with_line(line_no);
             Record::Skipped {
                 origin,
                 id: fallback_id,

@@ -64,15 +64,19 @@ pub fn dedup(
     if let Some(path) = kept {
         refuse_overwrite(path, &sources)?;
     }
-    let analysis = report::analyse(run, params, &sources, Job::Dedup)?;
-    let records = output::dedup_records(&analysis);
+    let mut analysis = report::analyse(run, params, &sources, Job::Dedup)?;
+    // Output needs decisions and ids only: the sets' memory goes before records are made.
+    analysis.release_sets();
+    let decisions = output::Decisions::new(&analysis);
     if let Some(path) = kept {
-        write_kept(path, &sources, &records)?;
+        write_kept(path, &sources, &analysis, &decisions)?;
     }
+    let records = || (0..analysis.docs.len() as u32).map(|d| decisions.record(&analysis, d));
     write(|out| match format {
-        ListFormat::Json => output::write_jsonl(out, &records),
-        ListFormat::Table => output::write_dedup_table(out, &records),
-        ListFormat::Csv => output::write_dedup_csv(out, &records),
+        // One record at a time: a million records held at once would be the run's peak.
+        ListFormat::Json => records().try_for_each(|r| output::write_jsonl(out, &[r])),
+        ListFormat::Table => output::write_dedup_table(out, &records().collect::<Vec<_>>()),
+        ListFormat::Csv => output::write_dedup_csv(out, &records().collect::<Vec<_>>()),
     })
 }
 
@@ -691,7 +695,8 @@ fn same_file(a_meta: &std::fs::Metadata, a: &Path, b: &Path) -> bool {
 fn write_kept(
     path: &Path,
     sources: &Sources,
-    records: &[output::DedupRecord],
+    analysis: &samestory::pipeline::Analysis,
+    decisions: &output::Decisions,
 ) -> Result<(), Failure> {
     use samestory::read::{Content, Record};
     let fail = |e: io::Error| Failure::new(format!("{}: {e}", path.display()));
@@ -704,12 +709,12 @@ fn write_kept(
         .tempfile_in(dir)
         .map_err(fail)?;
     let mut out = io::BufWriter::new(temp);
-    for (record, decision) in sources.records_with_raw().zip(records) {
-        if decision.status != output::Status::Kept {
+    for (d, record) in sources.records_with_raw().enumerate() {
+        if decisions.status(d as u32) != output::Status::Kept {
             continue;
         }
         if let Record::Document { document, .. } = record {
-            debug_assert_eq!(document.id, decision.id);
+            debug_assert_eq!(document.id, analysis.docs[d].id);
             let line = match (&document.content, document.raw) {
                 (_, Some(raw)) => raw,
                 (Content::Text(text), None) => serde_json::json!({
