@@ -948,6 +948,54 @@ mod tests {
     }
 
     #[test]
+    fn the_second_read_keeps_estimates_only_where_pairs_are_listed() {
+        let inputs = || {
+            [
+                ("a.txt", STORY.to_string()),
+                ("b.txt", format!("{STORY} The statement did not say more.")),
+                ("c.txt", format!("{STORY} The statement did not say more.")),
+                (
+                    "d.txt",
+                    "An unrelated note about the weather in the hills on a quiet day, \
+                    which brought rain to the valley and snow to the passes above it."
+                        .into(),
+                ),
+            ]
+            .map(|(n, t)| (n.to_string(), t.into_bytes()))
+        };
+        let run = |copy_sets: bool| {
+            let mut params = Params::dedup();
+            params.copy_sets = copy_sets;
+            let sources = Sources::from_memory(inputs(), &params.read).unwrap();
+            Pipeline::new(params).unwrap().run(&sources, &NoProgress)
+        };
+        let listed = run(true);
+        let pairs = listed.similar_pairs();
+        // a-b verified, b-c exact copies.
+        assert_eq!(
+            pairs.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(),
+            [(0, 1), (0, 2), (1, 2)]
+        );
+        for &(a, b, _) in &pairs {
+            assert!(
+                listed.estimate(a, b) > 0.5,
+                "{a}-{b}: {}",
+                listed.estimate(a, b)
+            );
+        }
+        assert_eq!(listed.docs[3].signature.as_ref().map(|s| s.len()), Some(0));
+        let grouped = run(false);
+        // Same decisions; every signature freed, every signed document still marked signed.
+        assert_eq!(grouped.clusters, listed.clusters);
+        assert!(
+            grouped
+                .docs
+                .iter()
+                .all(|d| d.signature.as_ref().is_some_and(|s| s.is_empty()))
+        );
+    }
+
+    #[test]
     fn near_copies_are_verified_pairs() {
         let p = Pipeline::new(Params::dedup()).unwrap();
         let docs: Vec<Doc> = [
