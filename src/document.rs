@@ -104,6 +104,21 @@ pub struct Doc {
     /// Event features ([`crate::events`]), when the run computes them
     /// ([`Params::events`]); `None` for skipped documents.
     pub event: Option<Box<crate::events::EventDoc>>,
+    /// Where and when the page was published, when the input or the page says; `None`
+    /// otherwise (boxed: most inputs of a large run have neither).
+    pub published: Option<Box<Published>>,
+}
+
+/// A page's URL and publication date, as given (not parsed): what `samestory sign` writes
+/// into the `url` and `date` columns of its documents table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Published {
+    /// The input's URL (JSON field, Parquet column, `WARC-Target-URI`), else the page's
+    /// canonical URL.
+    pub url: Option<String>,
+    /// The input's date (JSON field, Parquet column, `WARC-Date`), else the page's
+    /// publication date metadata.
+    pub date: Option<String>,
 }
 
 /// A document between preparation and signing: its blocks and the cleaner's verdicts.
@@ -251,6 +266,12 @@ pub(crate) fn sign_parts(p: &Prepared, params: &Params) -> (Doc, Vec<u32>) {
         copy_of: None,
         event: None,
         replaced: p.replaced,
+        published: (p.page.url.is_some() || p.page.date.is_some()).then(|| {
+            Box::new(Published {
+                url: p.page.url.clone(),
+                date: p.page.date.clone(),
+            })
+        }),
     };
     if let Some(reason) = &p.unreadable {
         doc.skipped = Some(reason.clone());

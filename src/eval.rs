@@ -397,6 +397,7 @@ mod tests {
                 replaced: 0,
                 copy_of: None,
                 event: None,
+                published: None,
             })
             .collect();
         let analysis = Analysis {

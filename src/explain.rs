@@ -145,6 +145,7 @@ mod tests {
             id: "x".into(),
             title: None,
             date: None,
+            url: None,
             content: Content::Text(text.into()),
             raw: None,
             replaced: 0,

@@ -50,6 +50,9 @@ pub struct Page {
     pub blocks: Vec<Block>,
     /// The publication date as the input or the page's metadata gives it (unparsed).
     pub date: Option<String>,
+    /// The page's URL as the input gives it, else its canonical URL (`<link
+    /// rel="canonical">`, `og:url`).
+    pub url: Option<String>,
     /// Whether the page bytes had to be decoded with replacement characters.
     pub lossy: bool,
 }
@@ -67,6 +70,7 @@ pub fn extract(doc: &RawDocument, sentences: bool) -> Page {
             title: doc.title.clone(),
             blocks: text_blocks(text, sentences),
             date: doc.date.clone(),
+            url: doc.url.clone(),
             lossy: false,
         },
         Content::Html(bytes) => {
@@ -76,6 +80,9 @@ pub fn extract(doc: &RawDocument, sentences: bool) -> Page {
             }
             if doc.date.is_some() {
                 page.date = doc.date.clone();
+            }
+            if doc.url.is_some() {
+                page.url = doc.url.clone();
             }
             page
         }
@@ -89,6 +96,7 @@ pub fn whole(doc: &RawDocument) -> Page {
         Content::Text(text) => Page {
             title: doc.title.clone(),
             date: doc.date.clone(),
+            url: doc.url.clone(),
             blocks: if text.trim().is_empty() {
                 Vec::new()
             } else {
@@ -524,6 +532,29 @@ fn meta_date(el: &scraper::node::Element) -> Option<String> {
         .flatten()
 }
 
+/// The canonical URL a `<link rel="canonical">` or `<meta property="og:url">` gives: the
+/// address the publisher names for the page, the same on every mirror of it.
+fn canonical_url(el: &scraper::node::Element) -> Option<String> {
+    let given = match el.name() {
+        "link" => el
+            .attr("rel")
+            .filter(|r| {
+                r.split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case("canonical"))
+            })
+            .and_then(|_| el.attr("href")),
+        _ => el
+            .attr("property")
+            .or_else(|| el.attr("name"))
+            .filter(|p| p.eq_ignore_ascii_case("og:url"))
+            .and_then(|_| el.attr("content")),
+    };
+    given
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_string)
+}
+
 /// Parse an HTML page into title and blocks.
 pub fn html_page(bytes: &[u8]) -> Page {
     html_page_with(bytes, None)
@@ -540,6 +571,7 @@ pub fn html_page_with(bytes: &[u8], transport: Option<&str>) -> Page {
     let mut blocks = Vec::new();
     let mut title = None;
     let mut date: Option<String> = None;
+    let mut url: Option<String> = None;
     let mut pending = Pending::default();
     let mut skip_depth = 0usize;
     let mut link_depth = 0usize;
@@ -561,6 +593,9 @@ pub fn html_page_with(bytes: &[u8], transport: Option<&str>) -> Page {
                     }
                     if name == "meta" && date.is_none() {
                         date = meta_date(el);
+                    }
+                    if url.is_none() && matches!(name, "link" | "meta") {
+                        url = canonical_url(el);
                     }
                     if skip_depth > 0 || is_skipped_element(name) {
                         skip_depth += 1;
@@ -621,6 +656,7 @@ pub fn html_page_with(bytes: &[u8], transport: Option<&str>) -> Page {
         title,
         blocks,
         date,
+        url,
         lossy,
     }
 }

@@ -371,6 +371,8 @@ pub fn documents_schema() -> SchemaRef {
         i("doc_id", false),
         s("id", false),
         s("title", true),
+        s("url", true),
+        s("date", true),
         s("path", false),
         i("line", true),
         i("length", false),
@@ -522,6 +524,8 @@ impl ShardWriter {
         let mut doc_id = Int64Builder::with_capacity(n);
         let mut id = StringBuilder::new();
         let mut title = StringBuilder::new();
+        let mut url = StringBuilder::new();
+        let mut date = StringBuilder::new();
         let mut path = StringBuilder::new();
         let mut line = Int64Builder::with_capacity(n);
         let mut length = Int64Builder::with_capacity(n);
@@ -564,6 +568,9 @@ impl ShardWriter {
             doc_id.append_value(this);
             id.append_value(&d.id);
             title.append_option(d.title.as_deref());
+            let published = d.published.as_deref();
+            url.append_option(published.and_then(|p| p.url.as_deref()));
+            date.append_option(published.and_then(|p| p.date.as_deref()));
             path.append_value(d.origin.path.to_string_lossy());
             line.append_option(d.origin.line.map(|l| l as i64));
             length.append_value(d.text_len as i64);
@@ -594,6 +601,8 @@ impl ShardWriter {
             Arc::new(doc_id.finish()),
             Arc::new(id.finish()),
             Arc::new(title.finish()),
+            Arc::new(url.finish()),
+            Arc::new(date.finish()),
             Arc::new(path.finish()),
             Arc::new(line.finish()),
             Arc::new(length.finish()),
@@ -732,6 +741,8 @@ pub fn read_rows(path: &Path, each: &mut dyn FnMut(Row) -> Result<()>) -> Result
         let hi = i64s(&required("content_hi", &DataType::Int64)?).expect("cast");
         let lo = i64s(&required("content_lo", &DataType::Int64)?).expect("cast");
         let title = optional("title", &DataType::Utf8)?.and_then(|a| strs(&a));
+        let urlc = optional("url", &DataType::Utf8)?.and_then(|a| strs(&a));
+        let datec = optional("date", &DataType::Utf8)?.and_then(|a| strs(&a));
         let line = optional("line", &DataType::Int64)?.and_then(|a| i64s(&a));
         let reason = optional("reason", &DataType::Utf8)?.and_then(|a| strs(&a));
         let replaced = optional("replaced", &DataType::Int64)?.and_then(|a| i64s(&a));
@@ -785,6 +796,7 @@ pub fn read_rows(path: &Path, each: &mut dyn FnMut(Row) -> Result<()>) -> Result
                 return Err(bad("a signed document without signature and shingles"));
             }
             let at = |a: &Int64Array| a.is_valid(r).then(|| a.value(r));
+            let (url, date) = (str_at(&urlc), str_at(&datec));
             let doc = Doc {
                 id: id.value(r).to_string(),
                 title: str_at(&title),
@@ -801,6 +813,8 @@ pub fn read_rows(path: &Path, each: &mut dyn FnMut(Row) -> Result<()>) -> Result
                 replaced: replaced.as_ref().and_then(at).unwrap_or(0).max(0) as usize,
                 copy_of: None,
                 event: None,
+                published: (url.is_some() || date.is_some())
+                    .then(|| Box::new(crate::document::Published { url, date })),
             };
             each(Row {
                 component: component.as_ref().and_then(at).unwrap_or(0),

@@ -92,6 +92,9 @@ pub struct ReadParams {
     /// JSON Lines field holding the publication date (ISO 8601 or a written date), if any.
     /// Default `None`; `"date"` is used when present and this is unset.
     pub date_field: Option<String>,
+    /// JSON Lines field (or Parquet column) holding the page's URL, if any. Default `None`;
+    /// `"url"` is used when present and this is unset. WARC records give their target URI.
+    pub url_field: Option<String>,
     /// Largest text or HTML document, in bytes after gzip decompression. A larger one is
     /// skipped with reason `too-large` (read past, never held whole). Default
     /// [`DEFAULT_MAX_BYTES`].
@@ -109,6 +112,7 @@ impl Default for ReadParams {
             text_field: "text".to_string(),
             title_field: None,
             date_field: None,
+            url_field: None,
             max_document_bytes: DEFAULT_MAX_BYTES,
             max_record_bytes: DEFAULT_MAX_BYTES,
         }
@@ -166,8 +170,12 @@ pub struct RawDocument {
     pub id: String,
     /// The title, when the input has one (JSON field; HTML titles are found on extraction).
     pub title: Option<String>,
-    /// The publication date, when the input has one (JSON field), unparsed.
+    /// The publication date, when the input has one (JSON field, Parquet column,
+    /// `WARC-Date`), unparsed.
     pub date: Option<String>,
+    /// The page's URL, when the input has one (JSON field, Parquet column,
+    /// `WARC-Target-URI`).
+    pub url: Option<String>,
     /// The content to extract text from.
     pub content: Content,
     /// The original JSON line, when read with [`Sources::records_with_raw`].
@@ -802,6 +810,7 @@ struct ParquetRows<'a> {
     id_field: String,
     title_field: String,
     date_field: String,
+    url_field: String,
 }
 
 /// One decoded batch of rows, as text columns.
@@ -810,6 +819,7 @@ struct ParquetBatch {
     id: Option<arrow_array::StringArray>,
     title: Option<arrow_array::StringArray>,
     date: Option<arrow_array::StringArray>,
+    url: Option<arrow_array::StringArray>,
     next: usize,
 }
 
@@ -826,11 +836,13 @@ fn open_parquet<'a>(source: &'a Source, params: &ReadParams) -> Result<ParquetRo
     }
     let title_field = params.title_field.clone().unwrap_or_else(|| "title".into());
     let date_field = params.date_field.clone().unwrap_or_else(|| "date".into());
+    let url_field = params.url_field.clone().unwrap_or_else(|| "url".into());
     let columns = [
         &params.text_field,
         &params.id_field,
         &title_field,
         &date_field,
+        &url_field,
     ];
     let file = |path: &Path| File::open(path).map_err(|e| Error::io(&source.path, e));
     let opened = match &source.data {
@@ -868,6 +880,7 @@ fn open_parquet<'a>(source: &'a Source, params: &ReadParams) -> Result<ParquetRo
         id_field: params.id_field.clone(),
         title_field,
         date_field,
+        url_field,
     })
 }
 
@@ -963,6 +976,7 @@ fn next_parquet(p: &mut ParquetRows<'_>, copy: bool) -> Option<Pending> {
                 id: text_column(&batch, &p.id_field),
                 title: text_column(&batch, &p.title_field),
                 date: text_column(&batch, &p.date_field),
+                url: text_column(&batch, &p.url_field),
                 next: 0,
             })
         });
@@ -995,7 +1009,7 @@ fn next_parquet(p: &mut ParquetRows<'_>, copy: bool) -> Option<Pending> {
             .map(|a| a.value(r).to_string())
     };
     let id = value(&b.id).unwrap_or_else(|| format!("{}:{}", p.source.id, p.row));
-    let (title, date) = (value(&b.title), value(&b.date));
+    let (title, date, url) = (value(&b.title), value(&b.date), value(&b.url));
     if !b.text.is_valid(r) {
         let why = format!("text field {:?} is null", p.text_field);
         return Some(skipped(p, id, ErrorKind::Field, why));
@@ -1017,6 +1031,7 @@ fn next_parquet(p: &mut ParquetRows<'_>, copy: bool) -> Option<Pending> {
             id,
             title,
             date,
+            url,
             content: Content::Text(text),
             raw: None,
             replaced: 0,
@@ -1076,6 +1091,7 @@ fn read_whole(source: &Source, mut reader: Box<dyn BufRead + Send + '_>, limit: 
             id: source.id.clone(),
             title: None,
             date: None,
+            url: None,
             content,
             raw: None,
             replaced,
@@ -1364,8 +1380,9 @@ fn next_warc(w: &mut Warcs<'_>, copy: bool) -> Option<Pending> {
             path: w.source.path.clone(),
             line: Some(w.record),
         };
-        let id = field("WARC-Target-URI")
-            .filter(|u| !u.is_empty())
+        let url = field("WARC-Target-URI").filter(|u| !u.is_empty());
+        let id = url
+            .clone()
             .or_else(|| field("WARC-Record-ID"))
             .unwrap_or_else(|| format!("{}:{}", w.source.id, w.record));
         let skipped = |origin: Origin, id: String, error: Error| {
@@ -1438,6 +1455,7 @@ fn next_warc(w: &mut Warcs<'_>, copy: bool) -> Option<Pending> {
                 id,
                 title: None,
                 date,
+                url,
                 content,
                 raw: None,
                 replaced,
@@ -1523,6 +1541,7 @@ fn parse_line(
                         id,
                         title: fields.title,
                         date: fields.date,
+                        url: fields.url,
                         content: Content::Text(text),
                         raw: keep_raw.then(|| String::from_utf8_lossy(line).into_owned()),
                         replaced: 0,
@@ -1575,6 +1594,7 @@ struct JsonFields {
     text: Option<String>,
     title: Option<String>,
     date: Option<String>,
+    url: Option<String>,
     has_id: bool,
     has_text: bool,
     has_title: bool,
@@ -1582,7 +1602,7 @@ struct JsonFields {
     wrong_text: Option<&'static str>,
 }
 
-/// Parse one JSON object, keeping only the id, text and title fields; every other field is
+/// Parse one JSON object, keeping only the id, text, title, date and URL fields; every other field is
 /// skipped without being built, which matters on crawls that carry whole HTML in a field.
 fn parse_json_record(line: &[u8], params: &ReadParams) -> Result<JsonFields> {
     let mut de = serde_json::Deserializer::from_slice(line);
@@ -1621,6 +1641,7 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
         let params = self.0;
         let title_field = params.title_field.as_deref().unwrap_or("title");
         let date_field = params.date_field.as_deref().unwrap_or("date");
+        let url_field = params.url_field.as_deref().unwrap_or("url");
         let mut fields = JsonFields::default();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             if key == params.text_field.as_str() {
@@ -1657,6 +1678,11 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
                 // page is still grouped, without a date.
                 if let TextValue::Text(t) = map.next_value::<TextValue>()? {
                     fields.date = Some(t);
+                }
+            } else if key == url_field {
+                // Likewise a URL that is not a string: the page is grouped without one.
+                if let TextValue::Text(t) = map.next_value::<TextValue>()? {
+                    fields.url = Some(t);
                 }
             } else {
                 map.next_value::<IgnoredAny>()?;

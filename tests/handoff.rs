@@ -267,3 +267,106 @@ fn shards_cover_the_input_once() {
         .sum();
     assert_eq!(total, 3 * 15);
 }
+
+/// The `url` and `date` columns of `documents`, by id.
+fn urls_and_dates(out: &Path) -> Vec<(String, Option<String>, Option<String>)> {
+    use arrow_array::{Array, StringArray};
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(out.join("documents")).unwrap() {
+        let file = std::fs::File::open(entry.unwrap().path()).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let col = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .unwrap()
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .unwrap()
+                    .clone()
+            };
+            let (id, url, date) = (col("id"), col("url"), col("date"));
+            let at = |a: &StringArray, r: usize| a.is_valid(r).then(|| a.value(r).to_string());
+            for r in 0..batch.num_rows() {
+                rows.push((id.value(r).to_string(), at(&url, r), at(&date, r)));
+            }
+        }
+    }
+    rows.sort();
+    rows
+}
+
+#[test]
+fn documents_carry_the_url_and_date_the_input_or_page_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("feed.jsonl");
+    let text = "The council said the plan for the river district would go ahead after a vote \
+                on the budget this week, and work on the new bridge would start in spring.";
+    std::fs::write(
+        &jsonl,
+        [
+            serde_json::json!({"id": "with", "text": text, "url": "https://a.example/1",
+                               "date": "2022-12-30"}),
+            serde_json::json!({"id": "link", "text": text, "link": "https://b.example/2"}),
+            serde_json::json!({"id": "without", "text": text, "url": 7}),
+        ]
+        .map(|v| v.to_string())
+        .join("\n"),
+    )
+    .unwrap();
+    let html = dir.path().join("page.html");
+    std::fs::write(
+        &html,
+        format!(
+            "<html><head><title>Bridge</title>\
+             <link rel=\"canonical\" href=\" https://c.example/bridge \">\
+             <meta property=\"article:published_time\" content=\"2022-12-31T08:00:00Z\">\
+             </head><body><p>{text}</p></body></html>"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("signed");
+    let (o, j, h) = (
+        out.to_str().unwrap(),
+        jsonl.to_str().unwrap(),
+        html.to_str().unwrap(),
+    );
+    ok(&["sign", "-q", "--out", o, j, h]);
+    let some = |s: &str| Some(s.to_string());
+    let mut expected = vec![
+        // A file named on the command line has its path as id.
+        (
+            h.to_string(),
+            some("https://c.example/bridge"),
+            some("2022-12-31T08:00:00Z"),
+        ),
+        ("link".into(), None, None),
+        (
+            "with".into(),
+            some("https://a.example/1"),
+            some("2022-12-30"),
+        ),
+        // A URL that is not a string is left out, as a date of another type is.
+        ("without".into(), None, None),
+    ];
+    expected.sort();
+    assert_eq!(urls_and_dates(&out), expected);
+    // --url-field names another field.
+    let out2 = dir.path().join("signed2");
+    ok(&[
+        "sign",
+        "-q",
+        "--url-field",
+        "link",
+        "--out",
+        out2.to_str().unwrap(),
+        j,
+    ]);
+    let rows = urls_and_dates(&out2);
+    assert_eq!(rows[0], ("link".into(), some("https://b.example/2"), None));
+    assert_eq!(rows[1].1, None);
+}

@@ -254,3 +254,43 @@ fn a_record_over_the_size_limit_is_skipped_and_a_lying_length_is_not_allocated()
     assert_eq!(out.len(), 1);
     assert_eq!(out[0]["status"], "skipped");
 }
+
+#[test]
+fn sign_keeps_the_target_uri_and_warc_date_as_url_and_date() {
+    use arrow_array::{Array, StringArray};
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "crawl.warc.gz", &crawl(), true);
+    let out = dir.path().join("signed");
+    let status = bin()
+        .args(["sign", "-q", "--out", out.to_str().unwrap(), &path])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let file = std::fs::File::open(out.join("documents/part-00000-of-00001.parquet")).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let col = |name: &str| {
+            let c = batch.column_by_name(name).unwrap();
+            c.as_any().downcast_ref::<StringArray>().unwrap().clone()
+        };
+        let (url, date, status) = (col("url"), col("date"), col("status"));
+        for r in 0..batch.num_rows() {
+            let at = |a: &StringArray| a.is_valid(r).then(|| a.value(r).to_string());
+            rows.push((at(&url), at(&date), status.value(r).to_string()));
+        }
+    }
+    let signed: Vec<_> = rows.iter().filter(|r| r.2 == "signed").collect();
+    assert_eq!(signed.len(), 3, "{rows:?}");
+    for (url, date, _) in signed {
+        assert!(
+            url.as_deref().is_some_and(|u| u.starts_with("http://")),
+            "{url:?}"
+        );
+        assert_eq!(date.as_deref(), Some("2022-12-30T10:00:00Z"));
+    }
+}

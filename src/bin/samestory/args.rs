@@ -52,11 +52,16 @@ pub struct InputArgs {
     /// here that no record has is an error.
     #[arg(long, value_name = "FIELD")]
     pub title_field: Option<String>,
-    /// JSON Lines field holding the publication date (2022-12-30, December 30, 2022, ...)
-    /// [default: date, when present]; the events level keeps reports far apart in time
-    /// apart.
+    /// JSON Lines field (Parquet column) holding the publication date (2022-12-30,
+    /// December 30, 2022, ...) [default: date, when present]; the events level keeps
+    /// reports far apart in time apart.
     #[arg(long, value_name = "FIELD")]
     pub date_field: Option<String>,
+    /// JSON Lines field (Parquet column) holding the page's URL [default: url, when
+    /// present]. WARC records give their target URI, HTML pages their canonical link;
+    /// `sign` writes it to its documents table.
+    #[arg(long, value_name = "FIELD")]
+    pub url_field: Option<String>,
     /// Largest text or HTML document (after gzip decompression); a larger one is skipped
     /// as too-large and the run goes on. Bytes, or with a K, M or G suffix.
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
@@ -315,6 +320,7 @@ pub fn read_params(input: &InputArgs, clean: &CleanArgs, mut params: Params) -> 
     params.read.text_field = input.text_field.clone();
     params.read.title_field = input.title_field.clone();
     params.read.date_field = input.date_field.clone();
+    params.read.url_field = input.url_field.clone();
     params.read.max_document_bytes = input.max_document_bytes;
     params.read.max_record_bytes = input.max_record_bytes;
     params.clean.language = clean.language.clone();
