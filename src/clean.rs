@@ -96,6 +96,7 @@ impl CleanParams {
 
 /// Why a block was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum DropReason {
     /// Mostly link text: navigation, related-story lists.
     Links,

@@ -308,6 +308,7 @@ pub fn cluster_with(
 
 /// What becomes of a page that arrives after others ([`decide`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Decision<D> {
     /// No kept page is near enough: the page is kept (and founds its own group).
     Kept,

@@ -14,6 +14,7 @@ use crate::tokenize::Tokenizer;
 
 /// Why a document was not signed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum SkipReason {
     /// The input could not be read or parsed; the message says where and why.
     Unreadable(String),
@@ -112,6 +113,7 @@ pub struct Doc {
 /// A page's URL and publication date, as given (not parsed): what `samestory sign` writes
 /// into the `url` and `date` columns of its documents table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Published {
     /// The input's URL (JSON field, Parquet column, `WARC-Target-URI`), else the page's
     /// canonical URL.

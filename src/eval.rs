@@ -105,6 +105,7 @@ impl Labels {
 
 /// A predicted cluster that holds pages of several gold stories.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[non_exhaustive]
 pub struct Merge {
     /// Representative id of the predicted cluster.
     pub representative: String,
@@ -118,6 +119,7 @@ pub struct Merge {
 
 /// A gold story spread over several predicted clusters (singletons included).
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[non_exhaustive]
 pub struct Split {
     /// The gold story.
     pub story: String,
@@ -131,6 +133,7 @@ pub struct Split {
 
 /// Scores of one run against the labels.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[non_exhaustive]
 pub struct Report {
     /// The similarity threshold of the run.
     pub threshold: f64,

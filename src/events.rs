@@ -591,6 +591,7 @@ impl Default for EventParams {
 
 /// One event: stories (copy clusters) whose reports match on average.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Event {
     /// The document that best stands for the event (highest mean score to the others).
     pub representative: u32,
@@ -1047,6 +1048,7 @@ fn event_terms(vectors: &[&Vec<(u64, f32)>], docs: &[&EventDoc], sizes: &[f64]) 
 
 /// Why two documents are one event or not: their event score and what they share.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[non_exhaustive]
 pub struct EventLink {
     /// The event score (cosine × date factor).
     pub score: f64,

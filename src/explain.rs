@@ -15,6 +15,7 @@ use crate::verify;
 
 /// A run of words both pages contain, in the same order.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Passage {
     /// Length in words.
     pub words: usize,
@@ -33,6 +34,7 @@ pub struct Passage {
 ///  "lost_to_cleaning_a": 210, "lost_to_cleaning_b": 35, "shared_before_cleaning": 187}
 /// ```
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[non_exhaustive]
 pub struct Explanation {
     /// The longest shared passages of the cleaned texts, longest first.
     pub passages: Vec<Passage>,

@@ -231,6 +231,7 @@ impl Settings {
 
 /// What one shard's `sign` wrote, as `DIR/manifests/part-IIIII-of-NNNNN.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Manifest {
     /// Always `samestory-handoff`.
     pub format: String,
@@ -473,6 +474,7 @@ impl ShardWriter {
         }
         // Hashes, ids and sets are unique: a dictionary or min/max statistics for them cost
         // time and buy nothing (a writer tries the dictionary first, then gives it up).
+        // Hash values are random bits besides: compressing them only costs time.
         let props = |rows: usize| {
             let mut b = WriterProperties::builder()
                 .set_compression(Compression::SNAPPY)
@@ -490,6 +492,9 @@ impl ShardWriter {
                 b = b
                     .set_column_dictionary_enabled(path.clone(), false)
                     .set_column_statistics_enabled(path, EnabledStatistics::None);
+            }
+            for column in ["content_hi", "content_lo", "signature", "shingles", "key"] {
+                b = b.set_column_compression(ColumnPath::from(column), Compression::UNCOMPRESSED);
             }
             b.build()
         };
@@ -534,13 +539,6 @@ impl ShardWriter {
         let mut hi = Int64Builder::with_capacity(n);
         let mut lo = Int64Builder::with_capacity(n);
         let mut replaced = Int64Builder::with_capacity(n);
-        let mut signature = BinaryBuilder::new();
-        let mut shingles = BinaryBuilder::new();
-        let (mut b_doc, mut b_band, mut b_key) = (
-            Int64Builder::new(),
-            Int32Builder::new(),
-            Int64Builder::new(),
-        );
         // The per-document encoding (signature bytes, set, band keys) runs in parallel; the
         // builders are filled in order.
         let lsh = self.lsh;
@@ -562,6 +560,18 @@ impl ShardWriter {
                 })
                 .collect()
         };
+        // Builders sized exactly: growing them by doubling copied every chunk's sets twice.
+        let signed = encoded.iter().flatten();
+        let sig_bytes = signed.clone().map(|e| e.0.len()).sum();
+        let set_bytes = signed.clone().map(|e| e.1.len()).sum();
+        let band_rows = signed.count() * lsh.bands;
+        let mut signature = BinaryBuilder::with_capacity(n, sig_bytes);
+        let mut shingles = BinaryBuilder::with_capacity(n, set_bytes);
+        let (mut b_doc, mut b_band, mut b_key) = (
+            Int64Builder::with_capacity(band_rows),
+            Int32Builder::with_capacity(band_rows),
+            Int64Builder::with_capacity(band_rows),
+        );
         for (d, enc) in docs.iter().zip(encoded) {
             let this = self.shard.doc_id(self.position);
             self.position += 1;
@@ -828,6 +838,7 @@ pub fn read_rows(path: &Path, each: &mut dyn FnMut(Row) -> Result<()>) -> Result
 
 /// One `clusters` record with what orders it among every component's records.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct KeyedCluster {
     /// Members.
     pub size: usize,
@@ -893,6 +904,7 @@ pub fn group_component(pipeline: &Pipeline, rows: Vec<Row>) -> Grouped {
 
 /// What [`group_tables`] read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GroupStats {
     /// Rows (documents) read.
     pub documents: u64,

@@ -229,6 +229,7 @@ pub struct IndexStats {
 
 /// How to open an index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Access {
     /// Read only: never changes the index; runs beside a writer.
     Read,

@@ -19,6 +19,7 @@ use crate::tokenize::mix64;
 
 /// How a signature is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Scheme {
     /// One-permutation hashing with optimal densification (Li et al. 2012; Shrivastava,
     /// ICML 2017): each shingle is hashed once, into one of `permutations` bins, and each bin

@@ -12,6 +12,7 @@ use crate::pipeline::Analysis;
 
 /// One member of a story cluster.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[non_exhaustive]
 pub struct Member {
     /// Document id.
     pub id: String,
@@ -41,6 +42,7 @@ pub struct Member {
 ///   with `--all`) or `skipped` (not signed, listed with `--all`, after every other record,
 ///   in input order, with `reason` saying why).
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[non_exhaustive]
 pub struct ClusterRecord {
     /// 1-based cluster number.
     pub cluster: usize,
@@ -59,6 +61,7 @@ pub struct ClusterRecord {
 
 /// One member of an event.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[non_exhaustive]
 pub struct EventMember {
     /// Document id.
     pub id: String,
@@ -90,6 +93,7 @@ pub struct EventMember {
 /// - `terms`: the names and words that define the event, most telling first.
 /// - `status`: `cluster` (2+ pages), `single` or `skipped` (with `--all`), as for copies.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[non_exhaustive]
 pub struct EventRecord {
     /// 1-based event number.
     pub cluster: usize,
@@ -292,6 +296,7 @@ pub fn write_event_csv(out: &mut dyn Write, records: &[EventRecord]) -> io::Resu
 /// What `dedup` decided for one document.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Status {
     /// The copy to keep (also every document without a duplicate).
     Kept,
@@ -317,6 +322,7 @@ pub enum Status {
 /// - `reason`: for skipped documents, why (unreadable input with `path:line`, empty after
 ///   cleaning, too short to sign).
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[non_exhaustive]
 pub struct DedupRecord {
     /// Document id.
     pub id: String,
@@ -349,6 +355,7 @@ pub struct DedupRecord {
 ///   does: `similarity --preset clusters`), or `none`. The same pair scores differently
 ///   under different cleaning.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[non_exhaustive]
 pub struct PairRecord {
     /// First document id.
     pub a: String,

@@ -11,6 +11,7 @@ use crate::verify::Measure;
 
 /// Which copy of a duplicate group `dedup` keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Keep {
     /// The copy the most others duplicate: of each group of near-copies, the page verified
     /// similar to the most pages (ties: the longest cleaned text, then the smallest id). A
@@ -25,6 +26,7 @@ pub enum Keep {
 
 /// Where the shingle sets for exact verification come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Verify {
     /// Keep every document's shingle set from the first pass (needed to re-group at other
     /// thresholds, as `eval --sweep` does). Memory grows with the text.
@@ -39,6 +41,7 @@ pub enum Verify {
 /// Whether the run groups near-identical copies (`dedup`) or reports of one story
 /// (`clusters`); decides the founding order of clusters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Mode {
     /// Crawl deduplication: the kept copy founds its group.
     Dedup(Keep),

@@ -38,6 +38,7 @@ pub use crate::params::{Cleaning, Keep, Mode, Params, Verify};
 
 /// Counts for the end-of-run summary.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Documents read (every record, skipped ones included).
     pub documents: usize,

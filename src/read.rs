@@ -22,6 +22,7 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// How the bytes of an input are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InputFormat {
     /// Plain text, one document per file: UTF-8, or UTF-16 with a byte-order mark.
     Text,
@@ -136,6 +137,7 @@ impl ReadParams {
 
 /// One input as the user named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Input {
     /// A file or a directory.
     Path(PathBuf),
@@ -209,6 +211,7 @@ impl std::fmt::Display for Origin {
 
 /// What the reader yields for each document slot of the input.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Record {
     /// A readable document.
     Document {

@@ -492,7 +492,8 @@ pub fn group(
             match r.status {
                 output::Status::Kept => kept += 1,
                 output::Status::Duplicate => duplicates += 1,
-                output::Status::Skipped => skipped += 1,
+                // Skipped, and whatever a later library version adds: not kept, not dropped.
+                _ => skipped += 1,
             }
         }
         clusters += grouped
