@@ -123,6 +123,13 @@ pub struct Published {
     pub date: Option<String>,
 }
 
+impl Published {
+    /// What a document carries: `None` when neither is known.
+    pub fn new(url: Option<String>, date: Option<String>) -> Option<Box<Published>> {
+        (url.is_some() || date.is_some()).then(|| Box::new(Published { url, date }))
+    }
+}
+
 /// A document between preparation and signing: its blocks and the cleaner's verdicts.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -268,12 +275,7 @@ pub(crate) fn sign_parts(p: &Prepared, params: &Params) -> (Doc, Vec<u32>) {
         copy_of: None,
         event: None,
         replaced: p.replaced,
-        published: (p.page.url.is_some() || p.page.date.is_some()).then(|| {
-            Box::new(Published {
-                url: p.page.url.clone(),
-                date: p.page.date.clone(),
-            })
-        }),
+        published: Published::new(p.page.url.clone(), p.page.date.clone()),
     };
     if let Some(reason) = &p.unreadable {
         doc.skipped = Some(reason.clone());

@@ -823,8 +823,7 @@ pub fn read_rows(path: &Path, each: &mut dyn FnMut(Row) -> Result<()>) -> Result
                 replaced: replaced.as_ref().and_then(at).unwrap_or(0).max(0) as usize,
                 copy_of: None,
                 event: None,
-                published: (url.is_some() || date.is_some())
-                    .then(|| Box::new(crate::document::Published { url, date })),
+                published: crate::document::Published::new(url, date),
             };
             each(Row {
                 component: component.as_ref().and_then(at).unwrap_or(0),

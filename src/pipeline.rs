@@ -334,10 +334,7 @@ pub(crate) fn skip_repeated_ids(docs: &mut [Doc], by_id: &[u32]) {
 fn release_signatures(docs: &mut [Doc], candidates: &[(u32, u32)], copy_sets: bool) {
     let mut needed = vec![false; docs.len()];
     if copy_sets {
-        for &(a, b) in candidates {
-            needed[a as usize] = true;
-            needed[b as usize] = true;
-        }
+        needed = in_pairs(docs.len(), candidates);
         for d in 0..docs.len() {
             if let Some(leader) = docs[d].copy_of {
                 needed[d] = true;
@@ -361,6 +358,16 @@ fn release_signatures(docs: &mut [Doc], candidates: &[(u32, u32)], copy_sets: bo
     for (doc, s) in docs.iter_mut().zip(kept) {
         doc.signature = s;
     }
+}
+
+/// Which of `n` documents are in one of `pairs`.
+fn in_pairs(n: usize, pairs: &[(u32, u32)]) -> Vec<bool> {
+    let mut marked = vec![false; n];
+    for &(a, b) in pairs {
+        marked[a as usize] = true;
+        marked[b as usize] = true;
+    }
+    marked
 }
 
 /// A configured pipeline.
@@ -724,11 +731,7 @@ impl Pipeline {
         candidates: &[(u32, u32)],
         progress: &dyn Progress,
     ) {
-        let mut needed = vec![false; docs.len()];
-        for &(a, b) in candidates {
-            needed[a as usize] = true;
-            needed[b as usize] = true;
-        }
+        let mut needed = in_pairs(docs.len(), candidates);
         if self.params.copy_sets {
             for d in docs.iter() {
                 if let Some(leader) = d.copy_of {
