@@ -29,6 +29,11 @@
 //!    size): the two groups with the highest mean pairwise score merge while that mean is at
 //!    least the threshold. A page joins an event only if it matches the event on average,
 //!    never through one member, so events do not chain.
+//! 6. **Splitting** ([`split`]): two events of one kind (two earthquakes, two patches of one
+//!    browser) share their subject, which by the run's weights outweighs what differs. So
+//!    each grouped event of [`SPLIT_MIN_PAGES`]+ pages is weighed again by rarity *among its
+//!    own pages*, where the subject counts for nothing; when its pages then fall in two
+//!    sides [`SPLIT_RATIO`] times more alike within than across, it is two events.
 //!
 //! Everything is deterministic: stories come in the copy level's order, candidate pairs
 //! are sorted, ties in grouping break by story order.
@@ -579,12 +584,16 @@ pub fn date_factor(a: Option<i32>, b: Option<i32>) -> f64 {
 pub struct EventParams {
     /// Two groups are one event while their mean pairwise score is at least this.
     pub threshold: f64,
+    /// Split a grouped event in two when its halves differ sharply in what they do not
+    /// share ([`split`]); off only to measure what the split buys.
+    pub split: bool,
 }
 
 impl Default for EventParams {
     fn default() -> EventParams {
         EventParams {
             threshold: DEFAULT_THRESHOLD,
+            split: true,
         }
     }
 }
@@ -834,6 +843,151 @@ pub fn average_linkage(sizes: &[f64], edges: &[(u32, u32, f64)], threshold: f64)
         .collect()
 }
 
+/// Events of fewer pages are not looked at by [`split`].
+pub const SPLIT_MIN_PAGES: usize = 6;
+/// Pages each side of a split must hold.
+const SPLIT_MIN_SIDE: usize = 3;
+/// A split holds when pages are on average this many times more alike within their side
+/// than across the sides, by the event's own weights.
+pub const SPLIT_RATIO: f64 = 3.5;
+/// Larger events are not looked at: the comparison of their pages is quadratic.
+const SPLIT_MAX_PAGES: usize = 2000;
+
+/// Whether one grouped event is two, and if so which side each page is on.
+///
+/// Two events of one kind (two earthquakes, two patches for one browser, one team's two
+/// injuries) share their subject, and by the run's weights the subject outweighs what
+/// differs: the place, the year, the people, the numbers. Within the event the subject is
+/// everywhere, so weighing each feature again by its rarity *among the event's pages*
+/// (`ln((m + 1) / (df + 0.5))`, times the run's weight) leaves what tells its pages apart.
+/// The pages are cut in two by the sign of the Fiedler vector of that similarity graph
+/// (spectral bisection, normalised Laplacian), and the cut holds only when each side has
+/// [`SPLIT_MIN_SIDE`] pages and pages are [`SPLIT_RATIO`] times more alike within their
+/// side than across. One event's pages differ in scattered details, so a cut of them finds
+/// no such contrast; two events' pages differ in the same few features.
+///
+/// `docs` are the event's pages and `global` their vectors by the run's [`Weights`].
+pub fn split(docs: &[&EventDoc], global: &[&[(u64, f32)]]) -> Option<Vec<bool>> {
+    let m = docs.len();
+    if !(SPLIT_MIN_PAGES..=SPLIT_MAX_PAGES).contains(&m) {
+        return None;
+    }
+    let mut df: AHashMap<u64, u32> = AHashMap::new();
+    for d in docs {
+        for &(h, _, _) in &d.features {
+            *df.entry(h).or_default() += 1;
+        }
+    }
+    let vectors: Vec<Vec<(u64, f32)>> = docs
+        .iter()
+        .zip(global)
+        .map(|(d, g)| {
+            let mut v: Vec<(u64, f32)> = Vec::new();
+            let mut j = 0;
+            for &(h, tf, _) in &d.features {
+                while j < g.len() && g[j].0 < h {
+                    j += 1;
+                }
+                if j == g.len() || g[j].0 != h || df[&h] < 2 {
+                    continue;
+                }
+                let local = ((m as f64 + 1.0) / (f64::from(df[&h]) + 0.5)).ln();
+                let w = (1.0 + f64::from(tf).ln()) * local * f64::from(g[j].1);
+                if w > 0.0 {
+                    v.push((h, w as f32));
+                }
+            }
+            let norm = v.iter().map(|x| f64::from(x.1).powi(2)).sum::<f64>().sqrt();
+            for x in &mut v {
+                x.1 = (f64::from(x.1) / norm) as f32;
+            }
+            v
+        })
+        .collect();
+    let mut sim = vec![0.0f64; m * m];
+    for i in 0..m {
+        for j in i + 1..m {
+            let s = cosine(&vectors[i], &vectors[j]);
+            sim[i * m + j] = s;
+            sim[j * m + i] = s;
+        }
+    }
+    let side: Vec<bool> = fiedler(&sim, m).iter().map(|&x| x > 0.0).collect();
+    let n_a = side.iter().filter(|&&b| b).count();
+    if n_a.min(m - n_a) < SPLIT_MIN_SIDE {
+        return None;
+    }
+    // The mean similarity within each side, weighted by the side's pages, against the
+    // mean across the sides.
+    let (mut in_a, mut in_b, mut across) = (0.0, 0.0, 0.0);
+    for i in 0..m {
+        for j in i + 1..m {
+            let s = sim[i * m + j];
+            match (side[i], side[j]) {
+                (true, true) => in_a += s,
+                (false, false) => in_b += s,
+                _ => across += s,
+            }
+        }
+    }
+    let n_b = m - n_a;
+    let mean = |n: usize, sum: f64| sum / (n * (n - 1) / 2) as f64;
+    let within = (mean(n_a, in_a) * n_a as f64 + mean(n_b, in_b) * n_b as f64) / m as f64;
+    let across = across / (n_a * n_b) as f64;
+    (within >= SPLIT_RATIO * across.max(1e-6)).then_some(side)
+}
+
+/// The Fiedler vector of the normalised Laplacian of a dense similarity matrix (negative
+/// entries count as 0): the second eigenvector of `D^-1/2 S D^-1/2`, by power iteration
+/// on that matrix plus the identity with the first eigenvector (`D^1/2 1`) projected out.
+/// The start is fixed, so the result is deterministic.
+fn fiedler(sim: &[f64], m: usize) -> Vec<f64> {
+    let degree: Vec<f64> = (0..m)
+        .map(|i| {
+            sim[i * m..(i + 1) * m]
+                .iter()
+                .map(|&s| s.max(0.0))
+                .sum::<f64>()
+                + 1e-9
+        })
+        .collect();
+    let scale: Vec<f64> = degree.iter().map(|d| 1.0 / d.sqrt()).collect();
+    let mut first: Vec<f64> = degree.iter().map(|d| d.sqrt()).collect();
+    let norm = first.iter().map(|x| x * x).sum::<f64>().sqrt();
+    first.iter_mut().for_each(|x| *x /= norm);
+    let project = |x: &mut Vec<f64>| {
+        let dot: f64 = x.iter().zip(&first).map(|(a, b)| a * b).sum();
+        x.iter_mut().zip(&first).for_each(|(a, b)| *a -= dot * b);
+        let norm = x.iter().map(|a| a * a).sum::<f64>().sqrt().max(1e-300);
+        x.iter_mut().for_each(|a| *a /= norm);
+    };
+    let mut x: Vec<f64> = (0..m as u64)
+        .map(|i| unit(xxh3_64_with_seed(&i.to_le_bytes(), 0x5EED_F1ED)) - 0.5)
+        .collect();
+    project(&mut x);
+    for _ in 0..1000 {
+        let mut next: Vec<f64> = (0..m)
+            .map(|i| {
+                let row = &sim[i * m..(i + 1) * m];
+                let s: f64 = row
+                    .iter()
+                    .zip(&x)
+                    .zip(&scale)
+                    .map(|((&s, &xj), &cj)| s.max(0.0) * cj * xj)
+                    .sum();
+                x[i] + scale[i] * s
+            })
+            .collect();
+        project(&mut next);
+        let change: f64 = next.iter().zip(&x).map(|(a, b)| (a - b).powi(2)).sum();
+        x = next;
+        if change < 1e-18 {
+            break;
+        }
+    }
+    x
+}
+
 /// Group the stories (copy clusters) of an analysis into events. Every document must have
 /// been signed with event features ([`crate::params::Params::events`]).
 pub fn group(analysis: &Analysis, params: &EventParams) -> Events {
@@ -914,7 +1068,53 @@ pub fn group(analysis: &Analysis, params: &EventParams) -> Events {
     let mut edges: Vec<(u32, u32, f64)> = sums.iter().map(|(&(a, b), &s)| (a, b, s)).collect();
     edges.sort_by_key(|e| (e.0, e.1));
     let sizes: Vec<f64> = stories.iter().map(|c| c.len() as f64).collect();
-    let groups = average_linkage(&sizes, &edges, params.threshold);
+    let mut groups = average_linkage(&sizes, &edges, params.threshold);
+    if params.split {
+        // The pages of each event large enough to look at.
+        let mut event_of_story = vec![u32::MAX; stories.len()];
+        for (e, g) in groups.iter().enumerate() {
+            if g.len() > 1 {
+                for &s in g {
+                    event_of_story[s as usize] = e as u32;
+                }
+            }
+        }
+        let mut pages: Vec<Vec<u32>> = vec![Vec::new(); groups.len()];
+        for u in 0..units.len() as u32 {
+            let e = event_of_story[story_of_unit(u) as usize];
+            if e != u32::MAX {
+                pages[e as usize].push(u);
+            }
+        }
+        groups = groups
+            .into_par_iter()
+            .zip(pages)
+            .flat_map_iter(|(g, pages)| {
+                let docs: Vec<&EventDoc> = pages.iter().map(|&u| of(units[u as usize])).collect();
+                let global: Vec<&[(u64, f32)]> = pages
+                    .iter()
+                    .map(|&u| vectors[u as usize].as_slice())
+                    .collect();
+                let Some(side) = split(&docs, &global) else {
+                    return vec![g];
+                };
+                // A story goes to the side most of its pages (by copies) are on.
+                let mut votes: AHashMap<u32, f64> = AHashMap::new();
+                for (&u, &b) in pages.iter().zip(&side) {
+                    let w = unit_weight[u as usize];
+                    *votes.entry(story_of_unit(u)).or_default() += if b { w } else { -w };
+                }
+                let (a, b): (Vec<u32>, Vec<u32>) = g
+                    .iter()
+                    .partition(|s| votes.get(s).copied().unwrap_or(0.0) > 0.0);
+                if a.is_empty() || b.is_empty() {
+                    vec![g]
+                } else {
+                    vec![a, b]
+                }
+            })
+            .collect();
+    }
     let rep_vector =
         |s: u32| &vectors[unit_of[stories[s as usize].representative as usize] as usize];
     let mut events: Vec<Event> = groups
@@ -1141,6 +1341,84 @@ impl<'a> Scorer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An event document of the given features (each counted once, rare in the background).
+    fn page(features: &[&str]) -> EventDoc {
+        let mut f: Vec<(u64, f32, f32)> = features
+            .iter()
+            .map(|t| (feature_hash(WORD, t), 1.0, 0.001))
+            .collect();
+        f.sort_by_key(|x| x.0);
+        f.dedup_by_key(|x| x.0);
+        EventDoc {
+            features: f,
+            ..EventDoc::default()
+        }
+    }
+
+    /// Splits pages as `split` does in `group`: global weights from the pages themselves.
+    fn split_of(pages: &[EventDoc]) -> Option<Vec<bool>> {
+        let weights = Weights::new(pages.iter());
+        let vectors: Vec<Vec<(u64, f32)>> = pages.iter().map(|p| weights.vector(p)).collect();
+        let docs: Vec<&EventDoc> = pages.iter().collect();
+        let global: Vec<&[(u64, f32)]> = vectors.iter().map(|v| v.as_slice()).collect();
+        split(&docs, &global)
+    }
+
+    /// Two events of one kind: every page names the subject (navy, pirates, gulf), and
+    /// each event's pages name its own ship, count and year; each page adds a detail of its
+    /// own and one it shares with another page of its event.
+    fn two_events() -> Vec<EventDoc> {
+        (0..12)
+            .map(|i| {
+                let (ship, count, year) = if i % 2 == 0 {
+                    ("mysore", "23", "2008")
+                } else {
+                    ("sukanya", "26", "2011")
+                };
+                let own = format!("detail{i}");
+                let shared = format!("aside{}", i / 4 * 2 + i % 2);
+                page(&[
+                    "navy", "pirates", "gulf", "aden", ship, count, year, &own, &shared,
+                ])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn split_cuts_two_events_of_one_kind_along_what_differs() {
+        let pages = two_events();
+        let side = split_of(&pages).expect("two events are split");
+        for (i, &s) in side.iter().enumerate() {
+            assert_eq!(s, side[i % 2], "page {i} is on its event's side");
+        }
+        assert_ne!(side[0], side[1]);
+        // The same answer in another page order (the sides may swap).
+        let mut reversed = pages.clone();
+        reversed.reverse();
+        let again = split_of(&reversed).expect("still split");
+        let back: Vec<bool> = again.into_iter().rev().collect();
+        assert!(back == side || back.iter().zip(&side).all(|(a, b)| a != b));
+    }
+
+    #[test]
+    fn split_leaves_one_event_whole() {
+        // One event: the subject everywhere, and details scattered across pages (each
+        // shared by a few pages, in no consistent pattern).
+        let pages: Vec<EventDoc> = (0..12)
+            .map(|i| {
+                let a = format!("detail{}", i % 5);
+                let b = format!("quote{}", (i * 7) % 6);
+                let c = format!("aside{}", (i * 5) % 4);
+                page(&[
+                    "navy", "pirates", "gulf", "aden", "mysore", "23", &a, &b, &c,
+                ])
+            })
+            .collect();
+        assert_eq!(split_of(&pages), None);
+        // Too few pages to look at.
+        assert_eq!(split_of(&two_events()[..SPLIT_MIN_PAGES - 1]), None);
+    }
 
     #[test]
     fn dates_in_common_forms() {

@@ -132,6 +132,10 @@ pub struct LevelArgs {
     /// more, times a date factor) is at least this.
     #[arg(long, value_name = "SCORE", default_value_t = samestory::events::DEFAULT_THRESHOLD)]
     pub event_threshold: f64,
+    /// With --level events: do not look for two events of one kind inside a grouped event
+    /// (to measure what that step buys).
+    #[arg(long)]
+    pub no_event_split: bool,
 }
 
 impl LevelArgs {
@@ -145,6 +149,7 @@ impl LevelArgs {
         }
         Ok(samestory::events::EventParams {
             threshold: self.event_threshold,
+            split: !self.no_event_split,
         })
     }
 }
