@@ -846,7 +846,7 @@ pub fn average_linkage(sizes: &[f64], edges: &[(u32, u32, f64)], threshold: f64)
 /// Events of fewer pages are not looked at by [`split`].
 pub const SPLIT_MIN_PAGES: usize = 6;
 /// Pages each side of a split must hold.
-const SPLIT_MIN_SIDE: usize = 3;
+pub const SPLIT_MIN_SIDE: usize = 3;
 /// A split holds when pages are on average this many times more alike within their side
 /// than across the sides, by the event's own weights.
 pub const SPLIT_RATIO: f64 = 3.5;
