@@ -42,8 +42,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::lsh;
 use crate::minhash::{MinHasher, Signature};
 use crate::params::{Keep, Mode, Params, Verify};
-use crate::pipeline::{Pipeline, Progress, Unit};
-use crate::read::Sources;
+use crate::pipeline::{Pipeline, Progress};
+use crate::read::{FieldTally, Sources};
 use crate::shingle::Shingles;
 use crate::verify::Measure;
 
@@ -242,6 +242,7 @@ pub struct Index {
     conn: Connection,
     dir: PathBuf,
     pipeline: Pipeline,
+    chunk: usize,
 }
 
 const STATUS_KEPT: i64 = 0;
@@ -410,6 +411,7 @@ impl Index {
             conn,
             dir: dir.to_path_buf(),
             pipeline,
+            chunk: ADD_CHUNK,
         };
         index.setup(access)?;
         index.check_compatible(check)?;
@@ -545,6 +547,13 @@ impl Index {
         Ok(())
     }
 
+    /// Set how many documents [`Index::add_batch`] decides and writes at a time within its
+    /// one transaction ([`ADD_CHUNK`] unless set): fewer hold less memory; the decisions are
+    /// the same at any size.
+    pub fn set_chunk(&mut self, documents: usize) {
+        self.chunk = documents.max(1);
+    }
+
     /// The parameters in force.
     pub fn params(&self) -> &Params {
         self.pipeline.params()
@@ -553,21 +562,19 @@ impl Index {
     /// Sign the documents of `sources` and add them as one atomic batch: one record per
     /// input document, in input order.
     ///
-    /// The work is arranged for the store: the batch's band keys are looked up in the index
-    /// once, in key order, and the indexed documents they hit are loaded once; the decisions
-    /// are then taken in memory in arrival order ([`cluster::decide`]), and the new rows are
-    /// written in key order in one transaction.
+    /// The batch is one transaction, worked through in chunks of [`ADD_CHUNK`] documents so
+    /// that memory follows the chunk, not the batch: each chunk is signed, its band keys
+    /// looked up in the index (earlier chunks included, as the transaction sees its own
+    /// rows) once, in key order, and the indexed documents they hit loaded once; the
+    /// decisions are then taken in memory in arrival order ([`cluster::decide`]), and the
+    /// chunk's rows written in key order. A chunk decides exactly as a batch of its own
+    /// would, so the batch decides as `dedup --keep first` does.
     pub fn add_batch(
         &mut self,
         sources: &Sources,
         progress: &dyn Progress,
     ) -> Result<Vec<AddRecord>> {
-        let (mut docs, _) = self.pipeline.sign_all(sources, progress);
-        let by_id = crate::pipeline::ids_in_order(&docs);
-        crate::pipeline::skip_repeated_ids(&mut docs, &by_id);
         let params = self.pipeline.params().clone();
-        let lsh = params.lsh_params();
-        let floor = prefilter_floor(&params);
         let dir = self.dir.clone();
         let e = |e: rusqlite::Error| store_error(&dir, e);
         let tx = self
@@ -582,288 +589,52 @@ impl Index {
             .parse()
             .unwrap_or(0)
             + 1;
-        let first_doc: u64 = tx
+        let next_doc: u64 = tx
             .query_row("SELECT COALESCE(MAX(doc) + 1, 0) FROM docs", [], |r| {
                 r.get::<_, i64>(0)
             })
             .map_err(e)? as u64;
-        let mut next_story: u64 = tx
+        let next_story: u64 = tx
             .query_row("SELECT COALESCE(MAX(story) + 1, 1) FROM docs", [], |r| {
                 r.get::<_, i64>(0)
             })
             .map_err(e)? as u64;
-
-        // What the index already holds that this batch needs: ids, exact copies, buckets.
-        let mut taken: AHashMap<usize, String> = AHashMap::new();
-        let mut leaders: AHashMap<u128, u64> = AHashMap::new();
-        let mut keys: Vec<Vec<u64>> = vec![Vec::new(); docs.len()];
-        {
-            let mut find_id = tx
-                .prepare("SELECT origin FROM docs WHERE id = ?1")
-                .map_err(e)?;
-            let mut find_content = tx
-                .prepare("SELECT doc FROM sets WHERE content = ?1")
-                .map_err(e)?;
-            for (i, d) in docs.iter().enumerate() {
-                if matches!(d.skipped, Some(SkipReason::RepeatedId(_))) {
-                    continue;
-                }
-                if let Some(first) = find_id
-                    .query_row([&d.id], |r| r.get::<_, String>(0))
-                    .optional()
-                    .map_err(e)?
-                {
-                    taken.insert(i, first);
-                    continue;
-                }
-                let Some(sig) = &d.signature else { continue };
-                if let Some(leader) = find_content
-                    .query_row([&d.content.to_be_bytes()[..]], |r| r.get::<_, i64>(0))
-                    .optional()
-                    .map_err(e)?
-                {
-                    leaders.insert(d.content, leader as u64);
-                    continue;
-                }
-                keys[i] = (0..lsh.bands)
-                    .map(|b| lsh::band_key(sig, b, &lsh))
-                    .collect();
-            }
-        }
-        let mut wanted: Vec<u64> = keys.iter().flatten().copied().collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        // Each key's earliest indexed documents ([`BAND_QUERY`]).
-        let mut buckets: AHashMap<u64, Vec<u64>> = AHashMap::new();
-        progress.stage("looking up", docs.len() as u64, Unit::Documents);
-        {
-            let mut find_band = tx.prepare(BAND_QUERY).map_err(e)?;
-            let per_doc = lsh.bands.max(1);
-            for (n, &key) in wanted.iter().enumerate() {
-                if n % (per_doc * 256) == per_doc * 256 - 1 {
-                    progress.advance(256);
-                }
-                let bucket = earliest(&mut find_band, key).map_err(e)?;
-                if !bucket.is_empty() {
-                    buckets.insert(key, bucket);
-                }
-            }
-        }
-        let mut hit: Vec<u64> = buckets.values().flatten().copied().collect();
-        hit.extend(leaders.values().copied());
-        hit.sort_unstable();
-        hit.dedup();
+        let mut state = BatchState {
+            batch,
+            next_doc,
+            next_story,
+            first_of_id: AHashMap::new(),
+            records: Vec::new(),
+            written: false,
+        };
         let hasher = self.pipeline.hasher();
-        let mut store = Loader::new(&tx, hasher).map_err(e)?;
-        for &x in &hit {
-            store.load(x).map_err(e)?;
-        }
-
-        // Decide in arrival order, in memory.
-        let mut records = Vec::with_capacity(docs.len());
-        let mut rows: Vec<DocRow> = Vec::new();
-        let mut sets: Vec<(u64, u128, Vec<u8>)> = Vec::new();
-        let mut new_bands: Vec<(u64, u64)> = Vec::new();
-        let mut batch_buckets: AHashMap<u64, Vec<u64>> = AHashMap::new();
-        let mut next_doc = first_doc;
-        progress.stage("deciding", docs.len() as u64, Unit::Documents);
-        for (i, d) in docs.iter_mut().enumerate() {
-            if i % 256 == 255 {
-                progress.advance(256);
-            }
-            // Repeated within the batch (the pipeline's rule): reported, not recorded.
-            if matches!(d.skipped, Some(SkipReason::RepeatedId(_))) {
-                records.push(skipped_record(d));
-                continue;
-            }
-            if let Some(first) = taken.remove(&i) {
-                // Already indexed: reported, never added twice. An unreadable record keeps
-                // its own reason, as in `dedup`.
-                if !matches!(
-                    d.skipped,
-                    Some(SkipReason::Unreadable(_) | SkipReason::TooLarge(_))
-                ) {
-                    d.skipped = Some(SkipReason::RepeatedId(first));
+        let size = self.chunk;
+        let mut pending: Vec<Doc> = Vec::new();
+        let mut failed: Option<Error> = None;
+        self.pipeline
+            .sign_each(sources, progress, &FieldTally::default(), &mut |signed| {
+                if failed.is_some() {
+                    return;
                 }
-                records.push(skipped_record(d));
-                continue;
-            }
-            let doc_no = next_doc;
-            next_doc += 1;
-            let origin = d.origin.to_string();
-            if d.skipped.is_some() {
-                let record = skipped_record(d);
-                rows.push(DocRow {
-                    doc: doc_no,
-                    id: d.id.clone(),
-                    status: STATUS_SKIPPED,
-                    story: None,
-                    kept: None,
-                    similarity: None,
-                    title: d.title.clone(),
-                    origin,
-                    reason: record.reason.clone(),
-                });
-                records.push(record);
-                continue;
-            }
-            let sig = d.signature.clone().expect("signed");
-            let (decision, banded) = if let Some(&leader) = leaders.get(&d.content) {
-                // An exact copy follows its leader: a duplicate of the leader's kept page,
-                // with the leader's score (1 when the leader is kept).
-                let (kept_of, score) = {
-                    let l = store.get(leader);
-                    (l.kept_of, l.similarity)
-                };
-                store.load(kept_of).map_err(e)?;
-                let decision = Decision::Duplicate { of: kept_of, score };
-                (decision, false)
-            } else {
-                // The batch pipeline's rule for arrival order (lsh::bucket_pairs_online):
-                // bands in order, each bucket's earlier members, earliest first (indexed
-                // documents precede this batch's).
-                let mut candidates: Vec<u64> = Vec::new();
-                let mut spent = 0u32;
-                for &key in &keys[i] {
-                    let indexed = buckets.get(&key).map_or(&[][..], Vec::as_slice);
-                    let ours = batch_buckets.get(&key).map_or(&[][..], Vec::as_slice);
-                    let earlier = indexed.len() + ours.len();
-                    if let Some(n) = lsh::earlier_partners(earlier, spent) {
-                        candidates.extend(indexed.iter().chain(ours).take(n));
-                        if earlier > lsh::MAX_BUCKET_PAIRS {
-                            spent += n as u32;
-                        }
+                pending.extend(signed);
+                while pending.len() >= size && failed.is_none() {
+                    let rest = pending.split_off(size);
+                    let chunk = std::mem::replace(&mut pending, rest);
+                    if let Err(err) = add_chunk(&tx, chunk, &mut state, &params, hasher, &dir) {
+                        failed = Some(err);
                     }
                 }
-                candidates.sort_unstable();
-                candidates.dedup();
-                let mut earlier: Vec<(u64, f64)> = Vec::new();
-                for &x in &candidates {
-                    let stored = store.get(x);
-                    if stored.signature.jaccard(&sig) < floor {
-                        continue;
-                    }
-                    if let Some(score) = params.similar(&d.shingles, &stored.shingles) {
-                        earlier.push((x, score));
-                    }
-                }
-                // The kept pages the second chance may check, loaded before deciding.
-                for &(x, _) in &earlier {
-                    let kept = store.get(x).kept_of;
-                    store.load(kept).map_err(e)?;
-                }
-                let decision = cluster::decide(
-                    &earlier,
-                    |x| store.get(x).kept_of,
-                    |r| params.similar(&d.shingles, &store.get(r).shingles),
-                );
-                (decision, true)
-            };
-            let (status, story, kept, similarity) = match decision {
-                Decision::Kept => {
-                    next_story += 1;
-                    (STATUS_KEPT, next_story - 1, None, None)
-                }
-                Decision::Duplicate { of, score } => {
-                    let score = crate::output::round(score);
-                    (STATUS_DUPLICATE, store.get(of).story, Some(of), Some(score))
-                }
-            };
-            let record = AddRecord {
-                id: d.id.clone(),
-                status: if kept.is_some() { "duplicate" } else { "kept" },
-                duplicate_of: kept.map(|k| store.get(k).id.clone()),
-                similarity,
-                reason: None,
-                story: Some(story),
-            };
-            rows.push(DocRow {
-                doc: doc_no,
-                id: d.id.clone(),
-                status,
-                story: Some(story),
-                kept,
-                similarity,
-                title: d.title.clone(),
-                origin,
-                reason: None,
             });
-            if banded {
-                for &key in &keys[i] {
-                    batch_buckets.entry(key).or_default().push(doc_no);
-                    new_bands.push((key, doc_no));
-                }
-                leaders.insert(d.content, doc_no);
-                sets.push((doc_no, d.content, d.shingles.to_bytes()));
-                store.insert(
-                    doc_no,
-                    Stored {
-                        id: d.id.clone(),
-                        story,
-                        kept_of: kept.unwrap_or(doc_no),
-                        similarity: similarity.unwrap_or(1.0),
-                        signature: sig,
-                        shingles: std::mem::take(&mut d.shingles),
-                    },
-                );
-            }
-            records.push(record);
+        if let Some(err) = failed {
+            return Err(err);
         }
-        drop(store);
-        if rows.is_empty() {
+        if !pending.is_empty() {
+            add_chunk(&tx, pending, &mut state, &params, hasher, &dir)?;
+        }
+        if !state.written {
             // Nothing new (every document already indexed, say, when a batch is re-run
             // after it committed): the index is left exactly as it was, batch count too.
-            return Ok(records);
-        }
-
-        // Write: documents and sets in document order, bands in key order.
-        progress.stage("writing", rows.len() as u64, Unit::Documents);
-        {
-            let mut insert_doc = tx
-                .prepare(
-                    "INSERT INTO docs(doc, id, status, story, kept, similarity, title, origin,
-                                      reason, batch)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .map_err(e)?;
-            for r in &rows {
-                insert_doc
-                    .execute(params![
-                        r.doc as i64,
-                        r.id,
-                        r.status,
-                        r.story.map(|s| s as i64),
-                        r.kept.map(|k| k as i64),
-                        r.similarity,
-                        r.title,
-                        r.origin,
-                        r.reason,
-                        batch as i64
-                    ])
-                    .map_err(e)?;
-            }
-            let mut insert_set = tx
-                .prepare("INSERT INTO sets(doc, content, shingles) VALUES (?1, ?2, ?3)")
-                .map_err(e)?;
-            for (doc, content, shingles) in &sets {
-                insert_set
-                    .execute(params![*doc as i64, &content.to_be_bytes()[..], shingles])
-                    .map_err(e)?;
-            }
-            new_bands.sort_unstable_by_key(|&(key, doc)| (key as i64, doc));
-            let mut insert_band = tx
-                .prepare("INSERT OR IGNORE INTO bands(key, doc) VALUES (?1, ?2)")
-                .map_err(e)?;
-            // The band rows are the bulk of the writing: progress counts them, in documents.
-            let per_doc = lsh.bands.max(1);
-            for (n, &(key, doc)) in new_bands.iter().enumerate() {
-                if n % (per_doc * 256) == per_doc * 256 - 1 {
-                    progress.advance(256);
-                }
-                insert_band
-                    .execute(params![key as i64, doc as i64])
-                    .map_err(e)?;
-            }
+            return Ok(state.records);
         }
         tx.execute(
             "UPDATE meta SET value = ?1 WHERE key = 'batches'",
@@ -871,7 +642,7 @@ impl Index {
         )
         .map_err(e)?;
         tx.commit().map_err(e)?;
-        Ok(records)
+        Ok(state.records)
     }
 
     /// For each document of `sources`: its best `top` matches in the index, at or above the
@@ -1059,6 +830,316 @@ impl Index {
             parameters: self.stored_fingerprint()?,
         })
     }
+}
+
+/// Documents an `index add` decides and writes at a time, within its one transaction: what
+/// bounds its memory (a 10k chunk into a 1M index peaked at about 200 MB).
+pub const ADD_CHUNK: usize = 10_000;
+
+/// What one `index add` carries from chunk to chunk.
+struct BatchState {
+    batch: u64,
+    next_doc: u64,
+    next_story: u64,
+    /// The origin of each id's first document in this batch (the pipeline's rule for
+    /// repeated ids: the earliest wins).
+    first_of_id: AHashMap<String, String>,
+    records: Vec<AddRecord>,
+    /// Whether any row was written.
+    written: bool,
+}
+
+/// Decide and write one chunk of a batch's documents (see [`Index::add_batch`]).
+fn add_chunk(
+    tx: &rusqlite::Transaction<'_>,
+    mut docs: Vec<Doc>,
+    state: &mut BatchState,
+    params: &Params,
+    hasher: &MinHasher,
+    dir: &Path,
+) -> Result<()> {
+    let lsh = params.lsh_params();
+    let floor = prefilter_floor(params);
+    let e = |e: rusqlite::Error| store_error(dir, e);
+    let batch = state.batch;
+    // Repeated ids, across the chunks of the batch ([`crate::pipeline::skip_repeated_ids`]).
+    for d in &mut docs {
+        match state.first_of_id.get(&d.id) {
+            Some(first) => {
+                if !matches!(
+                    d.skipped,
+                    Some(SkipReason::Unreadable(_) | SkipReason::TooLarge(_))
+                ) {
+                    d.skipped = Some(SkipReason::RepeatedId(first.clone()));
+                    d.signature = None;
+                    d.shingles = Shingles::default();
+                    d.content = 0;
+                }
+            }
+            None => {
+                state.first_of_id.insert(d.id.clone(), d.origin.to_string());
+            }
+        }
+    }
+    let mut next_doc = state.next_doc;
+    let mut next_story = state.next_story;
+    let records = &mut state.records;
+    // What the index already holds that this batch needs: ids, exact copies, buckets.
+    let mut taken: AHashMap<usize, String> = AHashMap::new();
+    let mut leaders: AHashMap<u128, u64> = AHashMap::new();
+    let mut keys: Vec<Vec<u64>> = vec![Vec::new(); docs.len()];
+    {
+        let mut find_id = tx
+            .prepare("SELECT origin FROM docs WHERE id = ?1")
+            .map_err(e)?;
+        let mut find_content = tx
+            .prepare("SELECT doc FROM sets WHERE content = ?1")
+            .map_err(e)?;
+        for (i, d) in docs.iter().enumerate() {
+            if matches!(d.skipped, Some(SkipReason::RepeatedId(_))) {
+                continue;
+            }
+            if let Some(first) = find_id
+                .query_row([&d.id], |r| r.get::<_, String>(0))
+                .optional()
+                .map_err(e)?
+            {
+                taken.insert(i, first);
+                continue;
+            }
+            let Some(sig) = &d.signature else { continue };
+            if let Some(leader) = find_content
+                .query_row([&d.content.to_be_bytes()[..]], |r| r.get::<_, i64>(0))
+                .optional()
+                .map_err(e)?
+            {
+                leaders.insert(d.content, leader as u64);
+                continue;
+            }
+            keys[i] = (0..lsh.bands)
+                .map(|b| lsh::band_key(sig, b, &lsh))
+                .collect();
+        }
+    }
+    let mut wanted: Vec<u64> = keys.iter().flatten().copied().collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    // Each key's earliest indexed documents ([`BAND_QUERY`]).
+    let mut buckets: AHashMap<u64, Vec<u64>> = AHashMap::new();
+    {
+        let mut find_band = tx.prepare(BAND_QUERY).map_err(e)?;
+        for &key in &wanted {
+            let bucket = earliest(&mut find_band, key).map_err(e)?;
+            if !bucket.is_empty() {
+                buckets.insert(key, bucket);
+            }
+        }
+    }
+    let mut hit: Vec<u64> = buckets.values().flatten().copied().collect();
+    hit.extend(leaders.values().copied());
+    hit.sort_unstable();
+    hit.dedup();
+    let mut store = Loader::new(tx, hasher).map_err(e)?;
+    for &x in &hit {
+        store.load(x).map_err(e)?;
+    }
+
+    // Decide in arrival order, in memory.
+    let mut rows: Vec<DocRow> = Vec::new();
+    let mut sets: Vec<(u64, u128, Vec<u8>)> = Vec::new();
+    let mut new_bands: Vec<(u64, u64)> = Vec::new();
+    let mut batch_buckets: AHashMap<u64, Vec<u64>> = AHashMap::new();
+    for (i, d) in docs.iter_mut().enumerate() {
+        // Repeated within the batch (the pipeline's rule): reported, not recorded.
+        if matches!(d.skipped, Some(SkipReason::RepeatedId(_))) {
+            records.push(skipped_record(d));
+            continue;
+        }
+        if let Some(first) = taken.remove(&i) {
+            // Already indexed: reported, never added twice. An unreadable record keeps
+            // its own reason, as in `dedup`.
+            if !matches!(
+                d.skipped,
+                Some(SkipReason::Unreadable(_) | SkipReason::TooLarge(_))
+            ) {
+                d.skipped = Some(SkipReason::RepeatedId(first));
+            }
+            records.push(skipped_record(d));
+            continue;
+        }
+        let doc_no = next_doc;
+        next_doc += 1;
+        let origin = d.origin.to_string();
+        if d.skipped.is_some() {
+            let record = skipped_record(d);
+            rows.push(DocRow {
+                doc: doc_no,
+                id: d.id.clone(),
+                status: STATUS_SKIPPED,
+                story: None,
+                kept: None,
+                similarity: None,
+                title: d.title.clone(),
+                origin,
+                reason: record.reason.clone(),
+            });
+            records.push(record);
+            continue;
+        }
+        let sig = d.signature.clone().expect("signed");
+        let (decision, banded) = if let Some(&leader) = leaders.get(&d.content) {
+            // An exact copy follows its leader: a duplicate of the leader's kept page,
+            // with the leader's score (1 when the leader is kept).
+            let (kept_of, score) = {
+                let l = store.get(leader);
+                (l.kept_of, l.similarity)
+            };
+            store.load(kept_of).map_err(e)?;
+            let decision = Decision::Duplicate { of: kept_of, score };
+            (decision, false)
+        } else {
+            // The batch pipeline's rule for arrival order (lsh::bucket_pairs_online):
+            // bands in order, each bucket's earlier members, earliest first (indexed
+            // documents precede this batch's).
+            let mut candidates: Vec<u64> = Vec::new();
+            let mut spent = 0u32;
+            for &key in &keys[i] {
+                let indexed = buckets.get(&key).map_or(&[][..], Vec::as_slice);
+                let ours = batch_buckets.get(&key).map_or(&[][..], Vec::as_slice);
+                let earlier = indexed.len() + ours.len();
+                if let Some(n) = lsh::earlier_partners(earlier, spent) {
+                    candidates.extend(indexed.iter().chain(ours).take(n));
+                    if earlier > lsh::MAX_BUCKET_PAIRS {
+                        spent += n as u32;
+                    }
+                }
+            }
+            candidates.sort_unstable();
+            candidates.dedup();
+            let mut earlier: Vec<(u64, f64)> = Vec::new();
+            for &x in &candidates {
+                let stored = store.get(x);
+                if stored.signature.jaccard(&sig) < floor {
+                    continue;
+                }
+                if let Some(score) = params.similar(&d.shingles, &stored.shingles) {
+                    earlier.push((x, score));
+                }
+            }
+            // The kept pages the second chance may check, loaded before deciding.
+            for &(x, _) in &earlier {
+                let kept = store.get(x).kept_of;
+                store.load(kept).map_err(e)?;
+            }
+            let decision = cluster::decide(
+                &earlier,
+                |x| store.get(x).kept_of,
+                |r| params.similar(&d.shingles, &store.get(r).shingles),
+            );
+            (decision, true)
+        };
+        let (status, story, kept, similarity) = match decision {
+            Decision::Kept => {
+                next_story += 1;
+                (STATUS_KEPT, next_story - 1, None, None)
+            }
+            Decision::Duplicate { of, score } => {
+                let score = crate::output::round(score);
+                (STATUS_DUPLICATE, store.get(of).story, Some(of), Some(score))
+            }
+        };
+        let record = AddRecord {
+            id: d.id.clone(),
+            status: if kept.is_some() { "duplicate" } else { "kept" },
+            duplicate_of: kept.map(|k| store.get(k).id.clone()),
+            similarity,
+            reason: None,
+            story: Some(story),
+        };
+        rows.push(DocRow {
+            doc: doc_no,
+            id: d.id.clone(),
+            status,
+            story: Some(story),
+            kept,
+            similarity,
+            title: d.title.clone(),
+            origin,
+            reason: None,
+        });
+        if banded {
+            for &key in &keys[i] {
+                batch_buckets.entry(key).or_default().push(doc_no);
+                new_bands.push((key, doc_no));
+            }
+            leaders.insert(d.content, doc_no);
+            sets.push((doc_no, d.content, d.shingles.to_bytes()));
+            store.insert(
+                doc_no,
+                Stored {
+                    id: d.id.clone(),
+                    story,
+                    kept_of: kept.unwrap_or(doc_no),
+                    similarity: similarity.unwrap_or(1.0),
+                    signature: sig,
+                    shingles: std::mem::take(&mut d.shingles),
+                },
+            );
+        }
+        records.push(record);
+    }
+    drop(store);
+    state.next_doc = next_doc;
+    state.next_story = next_story;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    state.written = true;
+
+    // Write: documents and sets in document order, bands in key order.
+    {
+        let mut insert_doc = tx
+            .prepare(
+                "INSERT INTO docs(doc, id, status, story, kept, similarity, title, origin,
+                                  reason, batch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .map_err(e)?;
+        for r in &rows {
+            insert_doc
+                .execute(params![
+                    r.doc as i64,
+                    r.id,
+                    r.status,
+                    r.story.map(|s| s as i64),
+                    r.kept.map(|k| k as i64),
+                    r.similarity,
+                    r.title,
+                    r.origin,
+                    r.reason,
+                    batch as i64
+                ])
+                .map_err(e)?;
+        }
+        let mut insert_set = tx
+            .prepare("INSERT INTO sets(doc, content, shingles) VALUES (?1, ?2, ?3)")
+            .map_err(e)?;
+        for (doc, content, shingles) in &sets {
+            insert_set
+                .execute(params![*doc as i64, &content.to_be_bytes()[..], shingles])
+                .map_err(e)?;
+        }
+        new_bands.sort_unstable_by_key(|&(key, doc)| (key as i64, doc));
+        let mut insert_band = tx
+            .prepare("INSERT OR IGNORE INTO bands(key, doc) VALUES (?1, ?2)")
+            .map_err(e)?;
+        for &(key, doc) in &new_bands {
+            insert_band
+                .execute(params![key as i64, doc as i64])
+                .map_err(e)?;
+        }
+    }
+    Ok(())
 }
 
 /// A band key's earliest indexed documents ([`BAND_QUERY`]).

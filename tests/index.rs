@@ -103,13 +103,22 @@ fn batch_outcome(all: &Path) -> Outcome {
         .collect()
 }
 
-fn add_in_batches(dir: &Path, index: &Path, lines: &[String], k: usize) -> Outcome {
+fn add_in_batches(
+    dir: &Path,
+    index: &Path,
+    lines: &[String],
+    k: usize,
+    chunk_size: Option<usize>,
+) -> Outcome {
     let mut out = Vec::new();
     let size = lines.len().div_ceil(k);
     for (b, chunk) in lines.chunks(size.max(1)).enumerate() {
         let path = dir.join(format!("batch{b}.jsonl"));
         write_lines(&path, chunk);
         let mut idx = Index::open(index, params(), Access::Write).unwrap();
+        if let Some(size) = chunk_size {
+            idx.set_chunk(size);
+        }
         for r in idx.add_batch(&sources(&path), &NoProgress).unwrap() {
             out.push((
                 r.id.clone(),
@@ -126,16 +135,22 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
     /// Adding a corpus in k batches decides exactly as one `dedup --keep first` over the
-    /// concatenation, and later batches never change an earlier story.
+    /// concatenation, and later batches never change an earlier story; so does a batch
+    /// worked through in chunks of any size inside its transaction.
     #[test]
-    fn batches_decide_as_one_dedup_keep_first(seed in 1u64..u64::MAX, families in 5usize..60, k in 1usize..6) {
+    fn batches_decide_as_one_dedup_keep_first(
+        seed in 1u64..u64::MAX,
+        families in 5usize..60,
+        k in 1usize..6,
+        chunk in prop::option::of(1usize..40),
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let lines = corpus(seed, families);
         let all = dir.path().join("all.jsonl");
         write_lines(&all, &lines);
         let expected = batch_outcome(&all);
         let index = dir.path().join("idx");
-        let got = add_in_batches(dir.path(), &index, &lines, k);
+        let got = add_in_batches(dir.path(), &index, &lines, k, chunk);
         prop_assert_eq!(&got, &expected);
         let stories = Index::inspect(&index).unwrap().stories(true).unwrap();
         let kept = expected.iter().filter(|r| r.1 == "kept").count();
@@ -165,14 +180,14 @@ fn giant_buckets_decide_alike() {
     let all = dir.path().join("all.jsonl");
     write_lines(&all, &lines);
     let expected = batch_outcome(&all);
-    for k in [1, 4, 7] {
-        let index = dir.path().join(format!("idx{k}"));
-        let sub = dir.path().join(format!("b{k}"));
+    for (k, chunk) in [(1, None), (4, None), (7, None), (1, Some(29)), (2, Some(1))] {
+        let index = dir.path().join(format!("idx{k}-{chunk:?}"));
+        let sub = dir.path().join(format!("b{k}-{chunk:?}"));
         std::fs::create_dir_all(&sub).unwrap();
-        let got = add_in_batches(&sub, &index, &lines, k);
+        let got = add_in_batches(&sub, &index, &lines, k, chunk);
         assert!(
             got == expected,
-            "{k} batches differ from dedup --keep first"
+            "{k} batches in chunks of {chunk:?} differ from dedup --keep first"
         );
     }
 }
@@ -183,10 +198,10 @@ fn story_ids_never_change_when_batches_are_added() {
     let lines = corpus(7, 40);
     let index = dir.path().join("idx");
     let (first, rest) = lines.split_at(lines.len() / 2);
-    add_in_batches(dir.path(), &index, first, 1);
+    add_in_batches(dir.path(), &index, first, 1, None);
     let before = Index::inspect(&index).unwrap().stories(true).unwrap();
     std::fs::create_dir_all(dir.path().join("later")).unwrap();
-    add_in_batches(&dir.path().join("later"), &index, rest, 3);
+    add_in_batches(&dir.path().join("later"), &index, rest, 3, Some(5));
     let after = Index::inspect(&index).unwrap().stories(true).unwrap();
     for old in &before {
         let new = after
@@ -198,6 +213,48 @@ fn story_ids_never_change_when_batches_are_added() {
         assert_eq!(&new.members[..old.members.len()], &old.members[..]);
     }
     assert!(after.len() > before.len());
+}
+
+/// Ids repeated inside one batch, across the chunks it is worked through in, are reported as
+/// the pipeline reports them (the earliest wins), whatever the chunk size.
+#[test]
+fn ids_repeated_across_chunks_are_reported_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = corpus(5, 12);
+    let n = lines.len();
+    // Later lines reuse earlier ids (with other texts, and the same).
+    for i in (0..n).step_by(3) {
+        let mut v: serde_json::Value = serde_json::from_str(&lines[i]).unwrap();
+        let id = v["id"].clone();
+        v["text"] = serde_json::Value::String(format!("another text for {id} {i}"));
+        lines.push(v.to_string());
+        lines.push(lines[i].clone());
+    }
+    let path = dir.path().join("a.jsonl");
+    write_lines(&path, &lines);
+    let expected = batch_outcome(&path);
+    assert!(expected.iter().filter(|r| r.1 == "skipped").count() >= n / 3);
+    for chunk in [None, Some(1), Some(4), Some(n - 1)] {
+        let index = dir.path().join(format!("idx{chunk:?}"));
+        let mut idx = Index::open(&index, params(), Access::Write).unwrap();
+        if let Some(chunk) = chunk {
+            idx.set_chunk(chunk);
+        }
+        let got: Outcome = idx
+            .add_batch(&sources(&path), &NoProgress)
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                (
+                    r.id.clone(),
+                    r.status.to_string(),
+                    r.duplicate_of.clone(),
+                    r.similarity,
+                )
+            })
+            .collect();
+        assert_eq!(got, expected, "chunks of {chunk:?}");
+    }
 }
 
 #[test]
