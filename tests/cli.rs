@@ -450,6 +450,110 @@ mod events {
         assert!(!r["terms"].as_array().unwrap().is_empty());
     }
 
+    /// Two events of one kind (the Indian navy catching pirates in the Gulf of Aden, twice:
+    /// another ship, count, year, vessel and commander), each reported by seven outlets in
+    /// their own words: the subject merges them, the split step parts them again.
+    #[test]
+    fn issue7_two_events_of_one_kind_are_split() {
+        let verbs = [
+            "captured", "seized", "detained", "arrested", "caught", "nabbed",
+        ];
+        let objects = ["pirates", "sea robbers", "raiders", "hijackers"];
+        let places = [
+            "in the Gulf of Aden",
+            "off the coast of Somalia in the Gulf of Aden",
+            "near Aden",
+        ];
+        let asides = [
+            "officials said",
+            "a spokesman added",
+            "according to the ministry",
+            "the statement said",
+            "reports said",
+            "sources confirmed",
+        ];
+        let events = [
+            (
+                "INS Mysore",
+                "23",
+                "2008",
+                "Ethiopian",
+                "MV Gibe",
+                "Commander Rao",
+            ),
+            (
+                "INS Sukanya",
+                "26",
+                "2011",
+                "Liberian",
+                "MV Jag Arnav",
+                "Captain Singh",
+            ),
+        ];
+        let mut lines = String::new();
+        for i in 0..14usize {
+            let (ship, count, year, flag, vessel, commander) = events[i % 2];
+            let own = |j: usize| format!("unique{i}x{j}");
+            let text = format!(
+                "The Indian navy {} {count} {} {}, {}.\n\
+                 The warship {ship} responded to a distress call from the {flag} merchant vessel {vessel} in {year}.\n\
+                 {commander} led the marine commandos who boarded the boats, {}.\n\
+                 Piracy has troubled shipping lanes for years and navies patrol the waters {} {} {}.\n\
+                 The {count} suspects were handed over to authorities {} {} {}.",
+                verbs[i % 6],
+                objects[i % 4],
+                places[i % 3],
+                asides[(i * 5) % 6],
+                asides[(i + 1) % 6],
+                own(0),
+                own(1),
+                own(2),
+                own(3),
+                own(4),
+                own(5),
+            );
+            let id = format!("{}{i:02}", ["a", "b"][i % 2]);
+            lines.push_str(&serde_json::json!({"id": id, "text": text}).to_string());
+            lines.push('\n');
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("two.jsonl");
+        std::fs::write(&path, lines).unwrap();
+        let events = |extra: &[&str]| -> Vec<Vec<String>> {
+            let mut args = vec!["clusters", "--level", "events", "--all", "-q"];
+            args.extend(extra);
+            args.push(path.to_str().unwrap());
+            let (code, out, err) = run(&args);
+            assert_eq!(code, 0, "{err}");
+            let mut groups: Vec<Vec<String>> = json_lines(&out)
+                .iter()
+                .map(|r| {
+                    let mut ids: Vec<String> = r["members"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|m| m["id"].as_str().unwrap().to_string())
+                        .collect();
+                    ids.sort();
+                    ids
+                })
+                .collect();
+            groups.sort();
+            groups
+        };
+        let side = |e: &str| -> Vec<String> {
+            (0..14usize)
+                .filter(|i| ["a", "b"][i % 2] == e)
+                .map(|i| format!("{e}{i:02}"))
+                .collect()
+        };
+        assert_eq!(events(&[]), vec![side("a"), side("b")]);
+        let mut all = side("a");
+        all.extend(side("b"));
+        all.sort();
+        assert_eq!(events(&["--no-event-split"]), vec![all]);
+    }
+
     /// The same events whatever the input order and thread count.
     #[test]
     fn issue7_events_are_deterministic() {
