@@ -307,8 +307,15 @@ fn summary(a: &Analysis, job: Job, seconds: f64) {
         )
     };
     let documents = count(s.documents, "document", "documents");
+    // Cleaning across the corpus groups every page once before the pages are signed for
+    // good (to find blocks repeated across stories): that first grouping is in this stage.
+    let first_stage = if a.cleaning == samestory::params::Cleaning::Corpus {
+        "reading, a first grouping to clean across the corpus, and signing"
+    } else {
+        "reading and signing"
+    };
     let timing = format!(
-        "{:.2} s (reading and signing {:.2} s at {:.0} MB/s, grouping {:.2} s)",
+        "{:.2} s ({first_stage} {:.2} s at {:.0} MB/s, grouping {:.2} s)",
         seconds,
         s.sign_seconds,
         s.bytes as f64 / 1e6 / s.sign_seconds.max(1e-9),
