@@ -110,6 +110,23 @@ pub struct Doc {
     pub published: Option<Box<Published>>,
 }
 
+impl Doc {
+    /// Skip this document as a repeat of an id first read at `first`, dropping what signing
+    /// gave it; a document unreadable or too large keeps its own reason.
+    pub(crate) fn skip_as_repeated(&mut self, first: String) {
+        if matches!(
+            self.skipped,
+            Some(SkipReason::Unreadable(_) | SkipReason::TooLarge(_))
+        ) {
+            return;
+        }
+        self.skipped = Some(SkipReason::RepeatedId(first));
+        self.signature = None;
+        self.shingles = Shingles::default();
+        self.content = 0;
+    }
+}
+
 /// A page's URL and publication date, as given (not parsed): what `samestory sign` writes
 /// into the `url` and `date` columns of its documents table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -670,13 +670,18 @@ impl Weights {
                 (w > 0.0).then_some((h, w as f32))
             })
             .collect();
-        let norm = v.iter().map(|x| f64::from(x.1).powi(2)).sum::<f64>().sqrt();
-        if norm > 0.0 {
-            for x in &mut v {
-                x.1 = (f64::from(x.1) / norm) as f32;
-            }
-        }
+        normalise(&mut v);
         v
+    }
+}
+
+/// Scale a sparse vector to unit length (an empty or zero vector stays as it is).
+fn normalise(v: &mut [(u64, f32)]) {
+    let norm = v.iter().map(|x| f64::from(x.1).powi(2)).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        for x in v {
+            x.1 = (f64::from(x.1) / norm) as f32;
+        }
     }
 }
 
@@ -897,10 +902,7 @@ pub fn split(docs: &[&EventDoc], global: &[&[(u64, f32)]]) -> Option<Vec<bool>> 
                     v.push((h, w as f32));
                 }
             }
-            let norm = v.iter().map(|x| f64::from(x.1).powi(2)).sum::<f64>().sqrt();
-            for x in &mut v {
-                x.1 = (f64::from(x.1) / norm) as f32;
-            }
+            normalise(&mut v);
             v
         })
         .collect();

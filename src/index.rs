@@ -865,17 +865,7 @@ fn add_chunk(
     // Repeated ids, across the chunks of the batch ([`crate::pipeline::skip_repeated_ids`]).
     for d in &mut docs {
         match state.first_of_id.get(&d.id) {
-            Some(first) => {
-                if !matches!(
-                    d.skipped,
-                    Some(SkipReason::Unreadable(_) | SkipReason::TooLarge(_))
-                ) {
-                    d.skipped = Some(SkipReason::RepeatedId(first.clone()));
-                    d.signature = None;
-                    d.shingles = Shingles::default();
-                    d.content = 0;
-                }
-            }
+            Some(first) => d.skip_as_repeated(first.clone()),
             None => {
                 state.first_of_id.insert(d.id.clone(), d.origin.to_string());
             }
@@ -958,12 +948,7 @@ fn add_chunk(
         if let Some(first) = taken.remove(&i) {
             // Already indexed: reported, never added twice. An unreadable record keeps
             // its own reason, as in `dedup`.
-            if !matches!(
-                d.skipped,
-                Some(SkipReason::Unreadable(_) | SkipReason::TooLarge(_))
-            ) {
-                d.skipped = Some(SkipReason::RepeatedId(first));
-            }
+            d.skip_as_repeated(first);
             records.push(skipped_record(d));
             continue;
         }

@@ -310,17 +310,7 @@ pub(crate) fn skip_repeated_ids(docs: &mut [Doc], by_id: &[u32]) {
         // `ids_in_order` breaks ties by input position: the run's first is the earliest.
         let first = docs[run[0] as usize].origin.to_string();
         for &d in &run[1..] {
-            let doc = &mut docs[d as usize];
-            if matches!(
-                doc.skipped,
-                Some(SkipReason::Unreadable(_) | SkipReason::TooLarge(_))
-            ) {
-                continue;
-            }
-            doc.skipped = Some(SkipReason::RepeatedId(first.clone()));
-            doc.signature = None;
-            doc.shingles = Shingles::default();
-            doc.content = 0;
+            docs[d as usize].skip_as_repeated(first.clone());
         }
     }
 }

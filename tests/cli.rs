@@ -393,6 +393,26 @@ mod readme {
 mod events {
     use super::*;
 
+    /// The members of each cluster record in `out`, as `id` maps their ids, sorted within
+    /// a group and the groups sorted.
+    fn member_groups(out: &str, id: impl Fn(&str) -> String) -> Vec<Vec<String>> {
+        let mut groups: Vec<Vec<String>> = json_lines(out)
+            .iter()
+            .map(|r| {
+                let mut ids: Vec<String> = r["members"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| id(m["id"].as_str().unwrap()))
+                    .collect();
+                ids.sort();
+                ids
+            })
+            .collect();
+        groups.sort();
+        groups
+    }
+
     /// Issue 7: the seeds' three reports of the Xi–Putin call (two agencies, two wordings)
     /// are one event; Li Shangfu's trip and the 2024 visit, same actors, are not. The copy
     /// level keeps only the Reuters copies together.
@@ -403,21 +423,7 @@ mod events {
         let groups = |level: &str| -> Vec<Vec<String>> {
             let (code, out, err) = run(&["clusters", "--level", level, "--all", "-q", seeds]);
             assert_eq!(code, 0, "{err}");
-            let mut groups: Vec<Vec<String>> = json_lines(&out)
-                .iter()
-                .map(|r| {
-                    let mut ids: Vec<String> = r["members"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|m| m["id"].as_str().unwrap()[..3].to_string())
-                        .collect();
-                    ids.sort();
-                    ids
-                })
-                .collect();
-            groups.sort();
-            groups
+            member_groups(&out, |id| id[..3].to_string())
         };
         let ids = |g: &[&[&str]]| -> Vec<Vec<String>> {
             g.iter()
@@ -525,21 +531,7 @@ mod events {
             args.push(path.to_str().unwrap());
             let (code, out, err) = run(&args);
             assert_eq!(code, 0, "{err}");
-            let mut groups: Vec<Vec<String>> = json_lines(&out)
-                .iter()
-                .map(|r| {
-                    let mut ids: Vec<String> = r["members"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|m| m["id"].as_str().unwrap().to_string())
-                        .collect();
-                    ids.sort();
-                    ids
-                })
-                .collect();
-            groups.sort();
-            groups
+            member_groups(&out, str::to_string)
         };
         let side = |e: &str| -> Vec<String> {
             (0..14usize)
