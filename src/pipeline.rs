@@ -282,20 +282,39 @@ fn take_chunk<T>(items: &mut impl Iterator<Item = T>, size: &impl Fn(&T) -> usiz
 
 /// Feed `items` to `process` in chunks ([`take_chunk`]), reading the next chunk while the
 /// current one is processed (the reader is sequential, `process` runs in parallel), and hand
-/// each result to `consume` in input order.
+/// each result to `consume` in input order, on the calling thread.
+///
+/// `consume` runs while the next chunk is processed, not between chunks: a consumer that
+/// writes (Parquet tables in `sign`, the index's store in `index add`) would otherwise leave
+/// the other cores idle while it works. Reading and processing run on a scoped thread that
+/// hands results over a channel of one: at most one result waits while another is consumed,
+/// so memory holds a few chunks, not the input. `consume` need not be `Send` (a store's
+/// transaction is not).
 fn read_ahead<T: Send, R: Send>(
     items: impl Iterator<Item = T> + Send,
     size: impl Fn(&T) -> usize + Sync,
     process: impl Fn(Vec<T>) -> R + Sync,
     mut consume: impl FnMut(R),
 ) {
-    let mut items = items;
-    let mut chunk: Vec<T> = take_chunk(&mut items, &size);
-    while !chunk.is_empty() {
-        let (next, out) = rayon::join(|| take_chunk(&mut items, &size), || process(chunk));
-        consume(out);
-        chunk = next;
-    }
+    let (size, process) = (&size, &process);
+    std::thread::scope(|scope| {
+        let (done, results) = std::sync::mpsc::sync_channel::<R>(1);
+        scope.spawn(move || {
+            let mut items = items;
+            let mut chunk: Vec<T> = take_chunk(&mut items, size);
+            while !chunk.is_empty() {
+                let (next, out) = rayon::join(|| take_chunk(&mut items, size), || process(chunk));
+                if done.send(out).is_err() {
+                    // The consumer is gone (it panicked): stop reading.
+                    return;
+                }
+                chunk = next;
+            }
+        });
+        for out in results {
+            consume(out);
+        }
+    });
 }
 
 /// Skip every record whose id an earlier record (in input order) already has, with reason
