@@ -89,6 +89,11 @@ pub struct Doc {
     pub text_len: usize,
     /// The shingle set (empty for skipped documents).
     pub shingles: Shingles,
+    /// The shingle values in text order, repeats kept, when the run keeps them for a writer
+    /// ([`Pipeline::keeping_values`](crate::pipeline::Pipeline::keeping_values):
+    /// `samestory sign` writes them as they are and `group` sorts the few it verifies);
+    /// empty otherwise.
+    pub values: Vec<u32>,
     /// The signature, for signed documents.
     pub signature: Option<Signature>,
     /// Why the document was skipped, if it was.
@@ -123,6 +128,7 @@ impl Doc {
         self.skipped = Some(SkipReason::RepeatedId(first));
         self.signature = None;
         self.shingles = Shingles::default();
+        self.values = Vec::new();
         self.content = 0;
     }
 }
@@ -275,7 +281,7 @@ pub(crate) fn prepare_record(
 
 /// Shingle and sign one prepared page, keeping its shingle set.
 pub fn sign(p: &Prepared, params: &Params, hasher: &MinHasher) -> Doc {
-    sign_keeping(p, params, hasher, true)
+    sign_keeping(p, params, hasher, Retain::Set)
 }
 
 /// The document record and raw shingle values (unsorted, possibly repeated) of a page.
@@ -286,6 +292,7 @@ pub(crate) fn sign_parts(p: &Prepared, params: &Params) -> (Doc, Vec<u32>) {
         origin: p.origin.clone(),
         text_len: 0,
         shingles: Shingles::default(),
+        values: Vec::new(),
         signature: None,
         skipped: None,
         content: 0,
@@ -360,16 +367,34 @@ fn content_key(words: &[u64]) -> u128 {
     hasher.digest128()
 }
 
-/// Shingle and sign one page; `keep` keeps the (sorted) shingle set for verification,
-/// otherwise only the signature stays.
-pub(crate) fn sign_keeping(p: &Prepared, params: &Params, hasher: &MinHasher, keep: bool) -> Doc {
+/// What a signed document keeps besides its signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retain {
+    /// Only the signature (the set is read again for the few pages verified).
+    Signature,
+    /// The sorted shingle set ([`Doc::shingles`]), for verification in memory.
+    Set,
+    /// The shingle values as shingling gave them ([`Doc::values`]): for a writer that
+    /// stores them, sparing the sort of every page's set.
+    Values,
+}
+
+/// Shingle and sign one page, keeping what `retain` says beside the signature.
+pub(crate) fn sign_keeping(
+    p: &Prepared,
+    params: &Params,
+    hasher: &MinHasher,
+    retain: Retain,
+) -> Doc {
     let (mut doc, raw) = sign_parts(p, params);
     if doc.skipped.is_some() {
         return doc;
     }
     doc.signature = Some(hasher.sign(&raw));
-    if keep {
-        doc.shingles = Shingles::from_hashes(raw);
+    match retain {
+        Retain::Signature => {}
+        Retain::Set => doc.shingles = Shingles::from_hashes(raw),
+        Retain::Values => doc.values = raw,
     }
     doc
 }

@@ -394,6 +394,7 @@ mod tests {
                 },
                 text_len: 0,
                 shingles: Default::default(),
+                values: Vec::new(),
                 signature: None,
                 skipped: None,
                 content: 0,

@@ -16,9 +16,10 @@
 //!   `status` (`signed` or a skip kind: `unreadable`, `empty`, `too-short`, `too-large`),
 //!   `reason` (the skip's detail), `content_hi`/`content_lo` (the exact-copy key: 128 bits of
 //!   the cleaned words' hash), `replaced`, `signature` (the MinHash values, 4 bytes each,
-//!   little-endian) and `shingles` (the shingle set as the index stores it: LEB128 gaps,
-//!   [`crate::shingle::encode_set`]). Parquet is columnar: a job that joins keys never reads
-//!   the two binary columns.
+//!   little-endian) and `shingles` (the shingle values, 4 bytes each, little-endian, in text
+//!   order with repeats: [`crate::shingle::values_to_bytes`]; a reader sorts them into a set
+//!   when it verifies). Parquet is columnar: a job that joins keys never reads the two binary
+//!   columns.
 //! - `bands`: `doc_id`, `band`, `key` ([`crate::lsh::band_key`], the key the index stores)
 //!   for every signed document.
 //!
@@ -61,7 +62,9 @@ use crate::shingle::{ShingleKind, Shingles};
 use crate::verify::Measure;
 
 /// The handoff's format version, written in every manifest. A reader refuses another.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 stores `shingles` as values in text order; version 1 stored sorted sets as
+/// LEB128 gaps.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Bits of a `doc_id` that hold the position inside a shard; the shard is above them.
 pub const SHARD_BITS: u32 = 40;
@@ -317,7 +320,7 @@ impl Manifest {
                     ErrorKind::Parquet,
                     format!(
                         "handoff format {} version {}; this samestory reads {FORMAT_NAME} \
-                         version {FORMAT_VERSION}",
+                         version {FORMAT_VERSION} (sign the input again with it)",
                         m.format, m.format_version
                     ),
                 )
@@ -555,7 +558,13 @@ impl ShardWriter {
                         let keys = (0..lsh.bands)
                             .map(|band| lsh::band_key(sig, band, &lsh))
                             .collect();
-                        (bytes, d.shingles.to_bytes(), keys)
+                        // A pipeline built `keeping_values` leaves the values as shingling
+                        // gave them; any other leaves a sorted set, values all the same.
+                        let values = match d.values.is_empty() {
+                            true => d.shingles.as_slice(),
+                            false => &d.values,
+                        };
+                        (bytes, crate::shingle::values_to_bytes(values), keys)
                     })
                 })
                 .collect()
@@ -796,11 +805,11 @@ pub fn read_rows(path: &Path, each: &mut dyn FnMut(Row) -> Result<()>) -> Result
                         .chunks_exact(4)
                         .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
                         .collect();
-                    let set = Shingles::from_bytes(h.value(r))
-                        .ok_or_else(|| bad("shingles is not a samestory shingle set"))?;
+                    let set = crate::shingle::values_from_bytes(h.value(r))
+                        .ok_or_else(|| bad("shingles is not a whole number of 4-byte values"))?;
                     (Some(Signature::from(values)), set)
                 }
-                _ => (None, Shingles::default()),
+                _ => (None, Vec::new()),
             };
             if skipped.is_none() && sig.is_none() {
                 return Err(bad("a signed document without signature and shingles"));
@@ -815,7 +824,9 @@ pub fn read_rows(path: &Path, each: &mut dyn FnMut(Row) -> Result<()>) -> Result
                     line: line.as_ref().and_then(at).map(|l| l as u64),
                 },
                 text_len: at(&length).unwrap_or(0).max(0) as usize,
-                shingles: set,
+                // Sorted into a set by `group_component`, for components that verify.
+                shingles: Shingles::default(),
+                values: set,
                 signature: sig,
                 skipped,
                 content: ((at(&hi).unwrap_or(0) as u64 as u128) << 64)
@@ -863,7 +874,16 @@ pub struct Grouped {
 /// over the whole input.
 pub fn group_component(pipeline: &Pipeline, rows: Vec<Row>) -> Grouped {
     let doc_ids: Vec<i64> = rows.iter().map(|r| r.doc_id).collect();
-    let docs: Vec<Doc> = rows.into_iter().map(|r| r.doc).collect();
+    let mut docs: Vec<Doc> = rows.into_iter().map(|r| r.doc).collect();
+    // Sets are stored as shingling gave them; a page alone in its component is never
+    // verified, so only components of two or more sort theirs.
+    if docs.len() > 1 {
+        for d in &mut docs {
+            if !d.values.is_empty() {
+                d.shingles = Shingles::from_hashes(std::mem::take(&mut d.values));
+            }
+        }
+    }
     let analysis = pipeline.group(docs, &NoProgress);
     match pipeline.params().mode {
         Mode::Dedup(_) => Grouped {

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use crate::clean;
 use crate::cluster::{self, Cluster, Edge};
-use crate::document::{prepare_record, sign_keeping, sign_parts};
+use crate::document::{Retain, prepare_record, sign_keeping, sign_parts};
 use crate::error::Result;
 use crate::lsh::{self, LshParams};
 use crate::minhash::{MinHasher, Signature};
@@ -384,6 +384,7 @@ fn in_pairs(n: usize, pairs: &[(u32, u32)]) -> Vec<bool> {
 pub struct Pipeline {
     params: Params,
     hasher: MinHasher,
+    values: bool,
 }
 
 impl Pipeline {
@@ -391,7 +392,29 @@ impl Pipeline {
     pub fn new(params: Params) -> Result<Pipeline> {
         params.validate()?;
         let hasher = MinHasher::new(&params.minhash);
-        Ok(Pipeline { params, hasher })
+        Ok(Pipeline {
+            params,
+            hasher,
+            values: false,
+        })
+    }
+
+    /// Signed documents keep their shingle values in text order ([`Doc::values`]) instead of
+    /// a sorted set: for a writer that stores them (`samestory sign`), sparing the sort of
+    /// every page's set; whoever verifies sorts the few it needs. A pipeline built this way
+    /// signs; it cannot verify what it signed.
+    pub fn keeping_values(mut self) -> Pipeline {
+        self.values = true;
+        self
+    }
+
+    /// What a signed document keeps besides its signature.
+    fn retain(&self) -> Retain {
+        match (self.values, self.params.verify) {
+            (true, _) => Retain::Values,
+            (false, Verify::InMemory) => Retain::Set,
+            (false, _) => Retain::Signature,
+        }
     }
 
     /// The MinHash functions drawn from the parameters' seed.
@@ -461,7 +484,7 @@ impl Pipeline {
     /// Parse, prepare and sign one chunk in parallel, results in input order.
     fn sign_chunk(&self, chunk: Vec<Pending>, sources: &Sources, tally: &FieldTally) -> Vec<Doc> {
         let read = sources.params();
-        let keep = self.params.verify == Verify::InMemory;
+        let keep = self.retain();
         chunk
             .into_par_iter()
             .map_init(Tokenizer::new, |tok, p| {
@@ -506,7 +529,7 @@ impl Pipeline {
             sink(
                 pages
                     .par_iter()
-                    .map(|p| sign(p, &self.params, &self.hasher))
+                    .map(|p| sign_keeping(p, &self.params, &self.hasher, self.retain()))
                     .collect(),
             );
         } else {

@@ -229,6 +229,27 @@ pub fn decode_set(bytes: &[u8]) -> Option<Vec<u32>> {
     (shift == 0).then_some(out)
 }
 
+/// Shingle values as the Parquet handoff stores them: 4 bytes each, little-endian, in the
+/// order given (`samestory sign` writes them in text order, unsorted, repeats kept: sorting
+/// every page's set cost a tenth of signing, and only the pages a job verifies need it).
+pub fn values_to_bytes(values: &[u32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() * 4);
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// [`values_to_bytes`] undone; `None` unless the bytes are whole 4-byte values.
+pub fn values_from_bytes(bytes: &[u8]) -> Option<Vec<u32>> {
+    bytes.len().is_multiple_of(4).then(|| {
+        bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,5 +339,11 @@ mod tests {
         let wraps = [encode_set(&[u32::MAX]), encode_set(&[1])].concat();
         assert_eq!(decode_set(&wraps), None); // past u32::MAX
         assert_eq!(decode_set(&[]), Some(Vec::new()));
+        let values = [7, 3, 7, u32::MAX, 0];
+        assert_eq!(
+            values_from_bytes(&values_to_bytes(&values)).as_deref(),
+            Some(&values[..])
+        );
+        assert_eq!(values_from_bytes(&[1, 2, 3]), None); // not whole values
     }
 }

@@ -185,7 +185,7 @@ fn the_manifest_records_counts_and_settings() {
     assert_eq!(printed, stored);
     assert_eq!(stored["documents"], 3 * 15);
     assert_eq!(stored["settings"]["threshold"], 0.5);
-    assert_eq!(stored["format_version"], 1);
+    assert_eq!(stored["format_version"], 2);
     // Every signed document has one key per band.
     let bands = stored["settings"]["bands"].as_u64().unwrap();
     assert_eq!(
@@ -222,6 +222,18 @@ fn broken_and_mismatched_handoffs_are_refused_with_the_file_named() {
     let bands = out.join("bands/part-00000-of-00002.parquet");
     let err = fails(&["group", "-q", bands.to_str().unwrap(), "--manifest", o]);
     assert!(err.contains("no column id"), "{err}");
+    // A handoff an older samestory wrote (format 1 stored sets another way).
+    let manifest = out.join("manifests/part-00001-of-00002.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+    old["format_version"] = 1.into();
+    std::fs::write(&manifest, old.to_string()).unwrap();
+    let err = fails(&["group", "-q", &part(0), &part(1), "--manifest", o]);
+    assert!(
+        err.contains("part-00001-of-00002.json") && err.contains("sign the input again"),
+        "{err}"
+    );
+    std::fs::write(&manifest, text).unwrap();
     // A shard missing from the run.
     std::fs::remove_file(out.join("manifests/part-00001-of-00002.json")).unwrap();
     let err = fails(&["group", "-q", &part(0), "--manifest", o]);

@@ -376,7 +376,8 @@ pub fn sign(run: &RunArgs, out: &Path, shard: &str, preset: PresetArg) -> Result
     let sources = report::open(&run.input, &params.read)?;
     refuse_output_dir(out, &run.input.inputs)?;
     let sources = sources.shard(shard.index, shard.count);
-    let pipeline = Pipeline::new(params.clone())?;
+    // The writer stores shingle values as they come; `group` sorts those it verifies.
+    let pipeline = Pipeline::new(params.clone())?.keeping_values();
     let mut writer = ShardWriter::create(out, shard, &params)?;
     let progress = Bar::new(run.input.quiet);
     let mut failed = None;
