@@ -14,7 +14,8 @@ use samestory::cluster;
 use samestory::extract::{self, Block};
 use samestory::lsh::{self, LshParams};
 use samestory::minhash::{MinHashParams, MinHasher, Scheme};
-use samestory::pipeline::{NoProgress, Params, Pipeline};
+use samestory::params::Params;
+use samestory::pipeline::{NoProgress, Pipeline};
 use samestory::read::{Input, Sources};
 use samestory::shingle::{self, ShingleParams, Shingles};
 use samestory::tokenize::Tokenizer;
@@ -196,7 +197,7 @@ fn stages(c: &mut Criterion) {
     // lsh, verify, cluster, on the whole small corpus through the pipeline's own steps.
     let pipeline = Pipeline::new(params.clone()).unwrap();
     let analysis = Pipeline::new(Params {
-        verify: samestory::pipeline::Verify::InMemory,
+        verify: samestory::params::Verify::InMemory,
         ..params.clone()
     })
     .unwrap()

@@ -10,7 +10,8 @@
 
 use std::time::Instant;
 
-use samestory::pipeline::{NoProgress, Params, Pipeline};
+use samestory::params::Params;
+use samestory::pipeline::{NoProgress, Pipeline};
 use samestory::read::{ReadParams, Sources};
 
 fn nested_divs(n: usize) -> (String, Vec<u8>) {

@@ -14,7 +14,8 @@ use std::io::BufRead;
 use std::time::Instant;
 
 use samestory::index::{Access, Index};
-use samestory::pipeline::{NoProgress, Params};
+use samestory::params::Params;
+use samestory::pipeline::NoProgress;
 use samestory::read::Sources;
 
 fn main() {

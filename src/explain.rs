@@ -8,7 +8,7 @@
 use ahash::AHashMap;
 use serde::Serialize;
 
-use crate::pipeline::Prepared;
+use crate::document::Prepared;
 use crate::shingle::{self, ShingleParams};
 use crate::tokenize::Tokenizer;
 use crate::verify;
@@ -157,8 +157,8 @@ mod tests {
             path: std::path::Path::new("x").into(),
             line: None,
         };
-        let params = crate::pipeline::Params::dedup();
-        crate::pipeline::prepare(origin, &raw, &params, &mut Tokenizer::new())
+        let params = crate::params::Params::dedup();
+        crate::document::prepare(origin, &raw, &params, &mut Tokenizer::new())
     }
 
     const SHARED: &str = "The minister said on Tuesday that the visit was aimed at showing the \

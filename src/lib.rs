@@ -30,7 +30,8 @@
 //! # Example
 //!
 //! ```
-//! use samestory::pipeline::{Params, Pipeline, NoProgress};
+//! use samestory::params::Params;
+//! use samestory::pipeline::{NoProgress, Pipeline};
 //! use samestory::read::{Input, Sources};
 //!
 //! # fn main() -> samestory::Result<()> {

@@ -33,8 +33,8 @@ use crate::shingle::Shingles;
 use crate::tokenize::Tokenizer;
 use crate::verify::{self, Measure, Similarity};
 
-pub use crate::document::{Doc, Prepared, SkipReason, prepare, sign};
-pub use crate::params::{Cleaning, Keep, Mode, Params, Verify};
+use crate::document::{Doc, Prepared, sign};
+use crate::params::{Cleaning, Keep, Mode, Params, Verify};
 
 /// Counts for the end-of-run summary.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -593,7 +593,7 @@ impl Pipeline {
     }
 
     /// Before grouping: skip records whose id repeats an earlier one
-    /// (later ones get [`SkipReason::RepeatedId`]), then mark exact copies ([`Doc::copy_of`]). Of each group of
+    /// (later ones get [`SkipReason::RepeatedId`](crate::document::SkipReason::RepeatedId)), then mark exact copies ([`Doc::copy_of`]). Of each group of
     /// documents with equal cleaned words, the one that founds first (the kept copy in
     /// `dedup`, the smallest id in `clusters`) stands for the group in LSH and verification;
     /// a million copies of one page cost one bucket entry, not a million.
@@ -922,6 +922,7 @@ fn dedup_order(docs: &[Doc], rank: &[u32], keep: Keep, a: u32, b: u32) -> std::c
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::document::{SkipReason, prepare};
     use crate::read::{Content, Origin, RawDocument};
 
     fn doc(id: &str, text: &str) -> Prepared {

@@ -9,7 +9,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use samestory::index::{Access, Index};
 use samestory::output::dedup_records;
-use samestory::pipeline::{Keep, Mode, NoProgress, Params, Pipeline};
+use samestory::params::{Keep, Mode, Params};
+use samestory::pipeline::{NoProgress, Pipeline};
 use samestory::read::{Input, Sources};
 
 fn bin() -> Command {

@@ -4,7 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use samestory::pipeline::{Params, Pipeline};
+use samestory::params::Params;
+use samestory::pipeline::Pipeline;
 use samestory::read::{ReadParams, Record, Sources};
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use samestory::pipeline::{NoProgress, Params, Pipeline};
+use samestory::params::Params;
+use samestory::pipeline::{NoProgress, Pipeline};
 use samestory::read::{ReadParams, Sources};
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use samestory::pipeline::{NoProgress, Params, Pipeline};
+use samestory::params::Params;
+use samestory::pipeline::{NoProgress, Pipeline};
 use samestory::read::{ReadParams, Sources};
 
 fuzz_target!(|data: &[u8]| {
@@ -16,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let analysis = pipeline.run(&sources, &NoProgress);
     assert_eq!(analysis.docs.len(), 2, "two files, two documents");
     let (a, b) = (&analysis.docs[0], &analysis.docs[1]);
-    let kind = |d: &samestory::pipeline::Doc| d.skipped.as_ref().map(|r| r.kind());
+    let kind = |d: &samestory::document::Doc| d.skipped.as_ref().map(|r| r.kind());
     assert_eq!(kind(a), kind(b), "equal bytes, equal fate");
     if a.signature.is_some() {
         // The same text twice: one is kept, the other its exact duplicate.

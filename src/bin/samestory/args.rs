@@ -4,7 +4,7 @@
 use clap::{Args, ValueEnum};
 
 use samestory::lsh::LshParams;
-use samestory::pipeline::{Params, Verify};
+use samestory::params::{Params, Verify};
 use samestory::read::{Input, InputFormat};
 use samestory::shingle::ShingleKind;
 use samestory::verify::Measure;

@@ -9,7 +9,8 @@ use samestory::explain;
 use samestory::handoff::{self, Manifest, Output, Shard, ShardWriter, group_tables};
 use samestory::index::{Access, Index};
 use samestory::output;
-use samestory::pipeline::{Analysis, Keep, Mode, NoProgress, Params, Pipeline, Verify};
+use samestory::params::{Keep, Mode, Params, Verify};
+use samestory::pipeline::{Analysis, NoProgress, Pipeline};
 use samestory::read::Sources;
 
 use crate::Failure;

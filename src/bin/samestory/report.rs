@@ -4,8 +4,10 @@
 use std::path::Path;
 use std::time::Instant;
 
+use samestory::document::SkipReason;
 use samestory::eval::{self, Labels};
-use samestory::pipeline::{Analysis, Params, Pipeline, SkipReason};
+use samestory::params::Params;
+use samestory::pipeline::{Analysis, Pipeline};
 use samestory::read::{ReadParams, Sources};
 use samestory::verify::Measure;
 
