@@ -560,9 +560,10 @@ impl ShardWriter {
                             .collect();
                         // A pipeline built `keeping_values` leaves the values as shingling
                         // gave them; any other leaves a sorted set, values all the same.
-                        let values = match d.values.is_empty() {
-                            true => d.shingles.as_slice(),
-                            false => &d.values,
+                        let values = if d.values.is_empty() {
+                            d.shingles.as_slice()
+                        } else {
+                            &d.values
                         };
                         (bytes, crate::shingle::values_to_bytes(values), keys)
                     })
@@ -714,7 +715,8 @@ pub struct Row {
     pub component: i64,
     /// The record's place in the whole input.
     pub doc_id: i64,
-    /// The document, signed or skipped, with its shingle set.
+    /// The document, signed or skipped, with its shingle values as stored ([`Doc::values`],
+    /// unsorted; [`group_component`] sorts them into [`Doc::shingles`] where it verifies).
     pub doc: Doc,
 }
 

@@ -65,6 +65,9 @@ pub const CLEANING_VERSION: u32 = 1;
 const BAND_QUERY: &str = "SELECT doc FROM bands WHERE key = ?1 ORDER BY doc LIMIT 65";
 const _: () = assert!(lsh::MAX_BUCKET_PAIRS + 1 == 65, "BAND_QUERY's LIMIT");
 
+/// The banded document with a given exact-copy key, if any (`add` and `query` alike).
+const CONTENT_QUERY: &str = "SELECT doc FROM sets WHERE content = ?1";
+
 /// The file inside the index directory.
 const FILE: &str = "index.sqlite";
 
@@ -659,9 +662,7 @@ impl Index {
         let dir = self.dir.clone();
         let e = |e: rusqlite::Error| store_error(&dir, e);
         let tx = self.conn.transaction().map_err(e)?;
-        let mut find_content = tx
-            .prepare("SELECT s.doc FROM sets s WHERE s.content = ?1")
-            .map_err(e)?;
+        let mut find_content = tx.prepare(CONTENT_QUERY).map_err(e)?;
         let mut find_band = tx.prepare(BAND_QUERY).map_err(e)?;
         let mut load = tx
             .prepare("SELECT shingles FROM sets WHERE doc = ?1")
@@ -882,9 +883,7 @@ fn add_chunk(
         let mut find_id = tx
             .prepare("SELECT origin FROM docs WHERE id = ?1")
             .map_err(e)?;
-        let mut find_content = tx
-            .prepare("SELECT doc FROM sets WHERE content = ?1")
-            .map_err(e)?;
+        let mut find_content = tx.prepare(CONTENT_QUERY).map_err(e)?;
         for (i, d) in docs.iter().enumerate() {
             if matches!(d.skipped, Some(SkipReason::RepeatedId(_))) {
                 continue;
