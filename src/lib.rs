@@ -69,6 +69,7 @@ pub mod params;
 pub mod pipeline;
 pub mod read;
 pub mod shingle;
+mod spill;
 pub mod tokenize;
 pub mod verify;
 

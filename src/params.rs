@@ -31,10 +31,12 @@ pub enum Verify {
     /// Keep every document's shingle set from the first pass (needed to re-group at other
     /// thresholds, as `eval --sweep` does). Memory grows with the text.
     InMemory,
-    /// Keep only signatures; after LSH, read the inputs again and rebuild the sets of the
-    /// documents in candidate pairs only. Memory grows with the number of documents. The
-    /// inputs must not change during the run (stdin and other streams are spooled to a
-    /// temporary file when opened, so they qualify).
+    /// Keep only signatures in memory; after LSH, load the sets of the documents in
+    /// candidate pairs only. Memory grows with the number of documents. The sets come from
+    /// the shingle values the first pass wrote to an unlinked temporary file (up to 4 GiB);
+    /// pages past that are rebuilt by reading the inputs again, so the inputs must not
+    /// change during the run (stdin and other streams are spooled to a temporary file when
+    /// opened, so they qualify).
     Reread,
 }
 

@@ -30,6 +30,7 @@ use crate::lsh::{self, LshParams};
 use crate::minhash::{MinHasher, Signature};
 use crate::read::{FieldCounts, FieldTally, Pending, Sources};
 use crate::shingle::Shingles;
+use crate::spill::{SPILL_BUDGET, Spill};
 use crate::tokenize::Tokenizer;
 use crate::verify::{self, Measure, Similarity};
 
@@ -65,6 +66,11 @@ pub struct Stats {
     pub bucket_seconds: f64,
     /// Of which: the second read that rebuilds shingle sets ([`Verify::Reread`]).
     pub reread_seconds: f64,
+    /// Shingle sets the second read loaded from the first pass's spill.
+    pub from_spill: usize,
+    /// Shingle sets the second read rebuilt from the input (pages past the spill's budget,
+    /// or every page when no temporary file could be made).
+    pub reread: usize,
 }
 
 /// The result of a run.
@@ -379,12 +385,16 @@ fn in_pairs(n: usize, pairs: &[(u32, u32)]) -> Vec<bool> {
     marked
 }
 
+/// Documents whose spilled values the second read loads at a time.
+const SPILL_CHUNK: usize = 4096;
+
 /// A configured pipeline.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     params: Params,
     hasher: MinHasher,
     values: bool,
+    spill_budget: u64,
 }
 
 impl Pipeline {
@@ -396,7 +406,16 @@ impl Pipeline {
             params,
             hasher,
             values: false,
+            spill_budget: SPILL_BUDGET,
         })
+    }
+
+    /// At most `bytes` of shingle values kept on disk between the two reads
+    /// ([`SPILL_BUDGET`] unless set).
+    #[cfg(test)]
+    fn spilling(mut self, bytes: u64) -> Pipeline {
+        self.spill_budget = bytes;
+        self
     }
 
     /// Signed documents keep their shingle values in text order ([`Doc::values`]) instead of
@@ -482,9 +501,14 @@ impl Pipeline {
     }
 
     /// Parse, prepare and sign one chunk in parallel, results in input order.
-    fn sign_chunk(&self, chunk: Vec<Pending>, sources: &Sources, tally: &FieldTally) -> Vec<Doc> {
+    fn sign_chunk(
+        &self,
+        chunk: Vec<Pending>,
+        sources: &Sources,
+        tally: &FieldTally,
+        keep: Retain,
+    ) -> Vec<Doc> {
         let read = sources.params();
-        let keep = self.retain();
         chunk
             .into_par_iter()
             .map_init(Tokenizer::new, |tok, p| {
@@ -522,6 +546,18 @@ impl Pipeline {
         tally: &FieldTally,
         sink: &mut dyn FnMut(Vec<Doc>),
     ) -> u64 {
+        self.sign_each_keeping(sources, progress, tally, self.retain(), sink)
+    }
+
+    /// [`Pipeline::sign_each`], documents keeping what `keep` says.
+    fn sign_each_keeping(
+        &self,
+        sources: &Sources,
+        progress: &dyn Progress,
+        tally: &FieldTally,
+        keep: Retain,
+        sink: &mut dyn FnMut(Vec<Doc>),
+    ) -> u64 {
         let mut bytes = 0u64;
         if self.corpus_cleaning() {
             let (pages, read) = self.prepare_tallied(sources, progress, tally);
@@ -529,7 +565,7 @@ impl Pipeline {
             sink(
                 pages
                     .par_iter()
-                    .map(|p| sign_keeping(p, &self.params, &self.hasher, self.retain()))
+                    .map(|p| sign_keeping(p, &self.params, &self.hasher, keep))
                     .collect(),
             );
         } else {
@@ -539,7 +575,7 @@ impl Pipeline {
                 Pending::len_bytes,
                 |chunk: Vec<Pending>| {
                     let chunk_bytes: u64 = chunk.iter().map(|p| p.len_bytes() as u64).sum();
-                    (chunk_bytes, self.sign_chunk(chunk, sources, tally))
+                    (chunk_bytes, self.sign_chunk(chunk, sources, tally, keep))
                 },
                 |(chunk_bytes, signed)| {
                     progress.documents(signed.len() as u64);
@@ -556,7 +592,24 @@ impl Pipeline {
     pub fn run(&self, sources: &Sources, progress: &dyn Progress) -> Analysis {
         let started = Instant::now();
         let tally = FieldTally::default();
-        let (mut docs, bytes) = self.sign_tallied(sources, progress, &tally);
+        let reread = self.params.verify == Verify::Reread && !self.corpus_cleaning();
+        // A run that verifies by reading again keeps the first pass's shingle values on
+        // disk ([`Spill`]), so the second read need not rebuild them from the input.
+        let mut spill = reread.then(|| Spill::new(self.spill_budget));
+        let mut docs = Vec::new();
+        let bytes = match &mut spill {
+            Some(spill) => self.sign_each_keeping(
+                sources,
+                progress,
+                &tally,
+                Retain::Values,
+                &mut |mut signed| {
+                    spill.push(&mut signed);
+                    docs.extend(signed);
+                },
+            ),
+            None => self.sign_each(sources, progress, &tally, &mut |signed| docs.extend(signed)),
+        };
         let sign_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
@@ -565,17 +618,20 @@ impl Pipeline {
         let proposed = candidates.len();
         let candidates = self.prefilter(&docs, candidates);
         let bucket_seconds = started.elapsed().as_secs_f64();
-        let reread = Instant::now();
-        if self.params.verify == Verify::Reread && !self.corpus_cleaning() {
+        let second = Instant::now();
+        let mut loaded = (0, 0);
+        if reread {
             release_signatures(&mut docs, &candidates, self.params.copy_sets);
-            self.load_shingles(sources, &mut docs, &candidates, progress);
+            loaded = self.load_shingles(sources, &mut docs, &candidates, spill.as_ref(), progress);
         }
-        let reread_seconds = reread.elapsed().as_secs_f64();
+        drop(spill);
+        let reread_seconds = second.elapsed().as_secs_f64();
         let mut analysis = self.finish(docs, candidates);
         analysis.stats.bucket_seconds = bucket_seconds;
         analysis.stats.prefiltered = proposed - analysis.stats.candidates;
         analysis.stats.candidates = proposed;
         analysis.stats.reread_seconds = reread_seconds;
+        (analysis.stats.from_spill, analysis.stats.reread) = loaded;
         analysis.stats.bytes = bytes;
         analysis.stats.sign_seconds = sign_seconds;
         analysis.stats.fields = tally.counts();
@@ -755,14 +811,17 @@ impl Pipeline {
     }
 
     /// The second read of [`Verify::Reread`]: rebuild the shingle sets of the documents in
-    /// candidate pairs. Lines of other documents are read but not parsed.
+    /// candidate pairs, from the first pass's `spill` where it has them, else from the
+    /// input (lines of other documents are read but not parsed). Returns how many sets came
+    /// from each.
     fn load_shingles(
         &self,
         sources: &Sources,
         docs: &mut [Doc],
         candidates: &[(u32, u32)],
+        spill: Option<&Spill>,
         progress: &dyn Progress,
-    ) {
+    ) -> (usize, usize) {
         let mut needed = in_pairs(docs.len(), candidates);
         if self.params.copy_sets {
             for d in docs.iter() {
@@ -776,6 +835,30 @@ impl Pipeline {
             needed.iter().filter(|&&n| n).count() as u64,
             Unit::Documents,
         );
+        let mut from_spill = 0;
+        if let Some(spill) = spill {
+            let spilled: Vec<usize> = (0..docs.len())
+                .filter(|&i| needed[i] && spill.has(i))
+                .collect();
+            for chunk in spilled.chunks(SPILL_CHUNK) {
+                let sets: Vec<(usize, Shingles)> = chunk
+                    .par_iter()
+                    .filter_map(|&i| Some((i, Shingles::from_hashes(spill.values(i)?))))
+                    .collect();
+                progress.advance(sets.len() as u64);
+                from_spill += sets.len();
+                // A page whose values cannot be read back is rebuilt from the input below.
+                for (i, set) in sets {
+                    docs[i].shingles = set;
+                    needed[i] = false;
+                }
+            }
+        }
+        let rebuilt = needed.iter().filter(|&&n| n).count();
+        if rebuilt == 0 {
+            // Everything came from the spill: the input is not read again.
+            return (from_spill, 0);
+        }
         let read = sources.params();
         read_ahead(
             sources.pending_where(|i| needed.get(i).copied().unwrap_or(false)),
@@ -796,6 +879,7 @@ impl Pipeline {
                 }
             },
         );
+        (from_spill, rebuilt)
     }
 
     fn cluster(&self, docs: &[Doc], edges: &[Edge]) -> Vec<Cluster> {
@@ -1031,6 +1115,62 @@ mod tests {
                 .iter()
                 .all(|d| d.signature.as_ref().is_some_and(|s| s.is_empty()))
         );
+    }
+
+    #[test]
+    fn the_spill_changes_nothing_but_what_is_read_again() {
+        // Variants of a few stories (each a near copy of its story's first), some exact
+        // copies, some unrelated pages.
+        let inputs = || {
+            (0..60)
+                .map(|i| {
+                    let text = match i % 6 {
+                        5 => format!("A note number {i} on the weather in the hills, with rain."),
+                        k => format!(
+                            "{STORY} Story {} of the run went on for a while. {}",
+                            i % 3,
+                            if k < 2 {
+                                String::new()
+                            } else {
+                                format!("Update {}.", i / 2)
+                            }
+                        ),
+                    };
+                    (format!("{i:02}.txt"), text.into_bytes())
+                })
+                .collect::<Vec<_>>()
+        };
+        let run = |budget: u64| {
+            let params = Params::dedup();
+            let sources = Sources::from_memory(inputs(), &params.read).unwrap();
+            Pipeline::new(params)
+                .unwrap()
+                .spilling(budget)
+                .run(&sources, &NoProgress)
+        };
+        let all = run(SPILL_BUDGET);
+        assert!(
+            all.stats.verified > 0,
+            "the corpus has near copies to verify"
+        );
+        assert!(all.stats.from_spill > 0);
+        assert_eq!(all.stats.reread, 0, "every set came from the spill");
+        let none = run(0);
+        assert_eq!(
+            (none.stats.from_spill, none.stats.reread),
+            (0, all.stats.from_spill)
+        );
+        // A budget that holds some pages: the rest are read again.
+        let some = run(2_000);
+        assert!(some.stats.from_spill > 0 && some.stats.reread > 0);
+        assert_eq!(
+            some.stats.from_spill + some.stats.reread,
+            all.stats.from_spill
+        );
+        for other in [&none, &some] {
+            assert_eq!(other.clusters, all.clusters);
+            assert_eq!(other.edges, all.edges);
+        }
     }
 
     #[test]

@@ -871,3 +871,35 @@ mod scores {
         );
     }
 }
+
+/// `dedup` keeps the first pass's shingle values in a temporary file; where none can be made
+/// (`TMPDIR` missing or not writable), the second read rebuilds them from the input and
+/// the records are the same.
+#[test]
+fn dedup_without_a_writable_temporary_directory_decides_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = String::new();
+    for i in 0..40 {
+        let text = format!("{} Update {}.", story(i % 8), i / 8);
+        lines.push_str(&serde_json::json!({"id": format!("d{i}"), "text": text}).to_string());
+        lines.push('\n');
+    }
+    let input = write(dir.path(), "in.jsonl", lines);
+    let (code, normal, err) = run(&["dedup", "-q", s(&input)]);
+    assert_eq!(code, 0, "{err}");
+    let records = json_lines(&normal);
+    assert_eq!(records.len(), 40);
+    assert!(
+        records.iter().any(|r| r["status"] == "duplicate"),
+        "near copies to verify: {normal}"
+    );
+    let missing = dir.path().join("no-such-dir");
+    let out = bin()
+        .args(["dedup", "-q", s(&input)])
+        .env("TMPDIR", &missing)
+        .output()
+        .unwrap();
+    let (code, without, err) = output(out);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(without, normal);
+}
