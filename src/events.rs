@@ -255,13 +255,17 @@ pub fn find_title(blocks: &[Block], verdicts: &[Verdict], words: Words<'_>) -> O
     let first = verdicts.iter().position(|v| v.is_keep())?;
     // The lede the cleaner may have dropped (a dateline paragraph) opens the body too.
     let lede = first.checked_sub(1).filter(|&i| words.count(i) >= 15);
-    let body = words.opening(verdicts, first, lede);
+    // The opening's words are gathered only for a page with a block to compare: a page that
+    // opens on its body (every page of a run without cleaning) has none, and sorting its
+    // opening was a tenth of such a run's cycles.
+    let mut body: Option<Vec<u64>> = None;
     let mut best: Option<(usize, usize)> = None;
     for i in first.saturating_sub(PREAMBLE_BLOCKS)..first {
         if !(3..=25).contains(&words.count(i)) {
             continue;
         }
-        let (shared, own) = words.shared(i, &body);
+        let body = body.get_or_insert_with(|| words.opening(verdicts, first, lede));
+        let (shared, own) = words.shared(i, body);
         if shared >= 3 && 2 * shared >= own && best.is_none_or(|(s, _)| shared > s) {
             best = Some((shared, i));
         }
