@@ -394,12 +394,22 @@ pub fn classify(blocks: &[Block], stats: &[BlockStats], params: &CleanParams) ->
     verdicts
 }
 
+/// Whether `text` holds `©` or `&copy`: one SIMD scan for the two lead bytes (`©` is
+/// `C2 A9` in UTF-8), where `contains` twice scanned every block twice, 2% of a run.
+fn has_copyright_sign(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr2_iter(0xC2, b'&', bytes).any(|i| {
+        let rest = &bytes[i..];
+        rest.starts_with("©".as_bytes()) || rest.starts_with(b"&copy")
+    })
+}
+
 fn initial_class(block: &Block, density: f32, params: &CleanParams) -> Class {
     let len = block.text.chars().count();
     if block.link_density > params.max_link_density {
         return Class::Bad(DropReason::Links);
     }
-    if block.text.contains('©') || block.text.contains("&copy") {
+    if has_copyright_sign(&block.text) {
         return Class::Bad(DropReason::Copyright);
     }
     if len < params.length_low {
@@ -623,6 +633,21 @@ pub fn mark_repeated(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copyright_signs_are_found_anywhere() {
+        for (text, has) in [
+            ("© 2024 Example News", true),
+            ("All rights reserved &copy; 2024", true),
+            ("text then ©", true),
+            ("AT&T and R&D, £5 and 30°C", false),
+            ("&cop", false),
+            ("", false),
+            ("\u{c2}", false),
+        ] {
+            assert_eq!(has_copyright_sign(text), has, "{text:?}");
+        }
+    }
 
     /// The per-block scan that [`Neighbours`] replaced (quadratic over runs of short blocks).
     fn neighbour(classes: &[Class], i: usize, forward: bool, skip_near_good: bool) -> Class {
