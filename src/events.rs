@@ -220,12 +220,20 @@ impl Words<'_> {
     /// Content words of the first three kept blocks from `first` (and of block `lede`): the
     /// opening of the body.
     fn opening(&self, verdicts: &[Verdict], first: usize, lede: Option<usize>) -> Vec<u64> {
-        self.content_set(
-            (first..verdicts.len())
-                .filter(|&i| verdicts[i].is_keep())
-                .take(3)
-                .chain(lede),
-        )
+        self.content_set(self.opening_blocks(verdicts, first, lede))
+    }
+
+    /// The blocks of [`Words::opening`].
+    fn opening_blocks<'v>(
+        &self,
+        verdicts: &'v [Verdict],
+        first: usize,
+        lede: Option<usize>,
+    ) -> impl Iterator<Item = usize> + 'v {
+        (first..verdicts.len())
+            .filter(|&i| verdicts[i].is_keep())
+            .take(3)
+            .chain(lede)
     }
 
     /// Of block `i`'s distinct content words: how many are in `set` (sorted), and how many
@@ -255,19 +263,36 @@ pub fn find_title(blocks: &[Block], verdicts: &[Verdict], words: Words<'_>) -> O
     let first = verdicts.iter().position(|v| v.is_keep())?;
     // The lede the cleaner may have dropped (a dateline paragraph) opens the body too.
     let lede = first.checked_sub(1).filter(|&i| words.count(i) >= 15);
-    // The opening's words are gathered only for a page with a block to compare: a page that
-    // opens on its body (every page of a run without cleaning) has none, and sorting its
-    // opening was a tenth of such a run's cycles.
-    let mut body: Option<Vec<u64>> = None;
-    let mut best: Option<(usize, usize)> = None;
-    for i in first.saturating_sub(PREAMBLE_BLOCKS)..first {
-        if !(3..=25).contains(&words.count(i)) {
-            continue;
+    // The short blocks to compare, each with its distinct content words. A page that opens
+    // on its body (every page of a run without cleaning) has none, and then the opening is
+    // not looked at: sorting its words was a tenth of such a run's cycles.
+    let mut heads: Vec<(usize, Vec<u64>, Vec<bool>)> = (first.saturating_sub(PREAMBLE_BLOCKS)
+        ..first)
+        .filter(|&i| (3..=25).contains(&words.count(i)))
+        .map(|i| {
+            let own = words.content_set([i]);
+            let seen = vec![false; own.len()];
+            (i, own, seen)
+        })
+        .collect();
+    // Which of them the opening's words hold: a word of a head's set is a content word, so
+    // the opening's words are matched as they are, unfiltered and unsorted.
+    if !heads.is_empty() {
+        for b in words.opening_blocks(verdicts, first, lede) {
+            for h in words.block(b) {
+                for (_, own, seen) in &mut heads {
+                    if let Ok(k) = own.binary_search(h) {
+                        seen[k] = true;
+                    }
+                }
+            }
         }
-        let body = body.get_or_insert_with(|| words.opening(verdicts, first, lede));
-        let (shared, own) = words.shared(i, body);
-        if shared >= 3 && 2 * shared >= own && best.is_none_or(|(s, _)| shared > s) {
-            best = Some((shared, i));
+    }
+    let mut best: Option<(usize, usize)> = None;
+    for (i, own, seen) in &heads {
+        let shared = seen.iter().filter(|&&s| s).count();
+        if shared >= 3 && 2 * shared >= own.len() && best.is_none_or(|(s, _)| shared > s) {
+            best = Some((shared, *i));
         }
     }
     if let Some((_, i)) = best {
