@@ -39,6 +39,8 @@ const MAX_VALUES: usize = (1 << 24) - 1;
 /// Where each page's values are, by input position.
 pub(crate) struct Spill {
     file: Option<File>,
+    /// Set when a write failed: nothing more is written; what was written stays readable.
+    stopped: bool,
     written: u64,
     budget: u64,
     /// Per page, its offset (the high 40 bits) and count of values (the low 24), or
@@ -52,6 +54,7 @@ impl Spill {
     pub(crate) fn new(budget: u64) -> Spill {
         Spill {
             file: tempfile::tempfile().ok(),
+            stopped: false,
             written: 0,
             budget,
             at: Vec::new(),
@@ -68,6 +71,7 @@ impl Spill {
             let values = std::mem::take(&mut d.values);
             let size = values.len() as u64 * 4;
             if self.file.is_none()
+                || self.stopped
                 || d.signature.is_none()
                 || values.len() > MAX_VALUES
                 || self.written + bytes.len() as u64 + size > self.budget
@@ -90,9 +94,9 @@ impl Spill {
         if wrote {
             self.written += bytes.len() as u64;
         } else {
-            // A failed write may have left part of the chunk: none of it is read, and
-            // nothing more is spilled.
-            self.file = None;
+            // A failed write (the disk full) may have left part of the chunk: none of it is
+            // read, and nothing more is spilled; the earlier chunks are still read back.
+            self.stopped = true;
             for slot in &mut self.at[first..] {
                 *slot = NOT_SPILLED;
             }
@@ -194,6 +198,33 @@ mod tests {
         assert_eq!(spill.values(2), Some(vec![u32::MAX, 0]));
         assert_eq!(spill.values(3), None, "past the end");
         assert_eq!(spill.written, 24);
+    }
+
+    /// A full disk: the write fails, the chunk is not claimed, and nothing more is written.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failed_write_stops_the_spill_and_claims_nothing() {
+        let full = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let mut spill = Spill {
+            file: Some(full),
+            stopped: false,
+            written: 0,
+            budget: 1 << 20,
+            at: Vec::new(),
+        };
+        let mut docs = vec![doc(vec![1, 2, 3], true)];
+        spill.push(&mut docs);
+        assert!(spill.stopped);
+        assert!(!spill.has(0));
+        assert_eq!(spill.values(0), None);
+        let mut more = vec![doc(vec![4], true)];
+        spill.push(&mut more);
+        assert!(!spill.has(1), "nothing is written after a failure");
+        assert_eq!(spill.written, 0);
     }
 
     #[test]

@@ -163,9 +163,11 @@ pub enum LevelArg {
 /// Where `dedup` gets shingle sets for exact verification.
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// Where exact verification gets shingle sets: rebuilt by reading the inputs again for
-    /// the documents in candidate pairs only (memory grows with the number of documents),
-    /// or kept in memory from the first pass (faster; memory grows with the text).
+    /// Where exact verification gets shingle sets: `reread` loads them after LSH for the
+    /// documents in candidate pairs only, from the shingle values the first pass wrote to a
+    /// temporary file in TMPDIR (up to 4 GiB; pages past that are rebuilt by reading the
+    /// inputs again), so memory grows with the number of documents; `memory` keeps every
+    /// set from the first pass, so memory grows with the text.
     #[arg(long, value_enum, default_value_t = VerifyArg::Reread)]
     pub verify: VerifyArg,
 }
