@@ -279,6 +279,28 @@ pub(crate) fn prepare_record(
     }
 }
 
+/// A plain-text page read from a file named `id`, prepared under `params`: what unit tests
+/// across the crate start from.
+#[cfg(test)]
+pub(crate) fn prepare_text(id: &str, text: &str, params: &Params) -> Prepared {
+    use crate::read::Content;
+    let raw = RawDocument {
+        id: id.into(),
+        title: None,
+        date: None,
+        url: None,
+        content: Content::Text(text.into()),
+        raw: None,
+        replaced: 0,
+        charset: None,
+    };
+    let origin = Origin {
+        path: std::path::Path::new(id).into(),
+        line: None,
+    };
+    prepare(origin, &raw, params, &mut crate::tokenize::Tokenizer::new())
+}
+
 /// Shingle and sign one prepared page, keeping its shingle set.
 pub fn sign(p: &Prepared, params: &Params, hasher: &MinHasher) -> Doc {
     sign_keeping(p, params, hasher, Retain::Set)

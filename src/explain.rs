@@ -140,25 +140,9 @@ pub fn explain(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::{Content, Origin, RawDocument};
 
     fn prepared(text: &str) -> Prepared {
-        let raw = RawDocument {
-            id: "x".into(),
-            title: None,
-            date: None,
-            url: None,
-            content: Content::Text(text.into()),
-            raw: None,
-            replaced: 0,
-            charset: None,
-        };
-        let origin = Origin {
-            path: std::path::Path::new("x").into(),
-            line: None,
-        };
-        let params = crate::params::Params::dedup();
-        crate::document::prepare(origin, &raw, &params, &mut Tokenizer::new())
+        crate::document::prepare_text("x", text, &crate::params::Params::dedup())
     }
 
     const SHARED: &str = "The minister said on Tuesday that the visit was aimed at showing the \

@@ -1006,25 +1006,10 @@ fn dedup_order(docs: &[Doc], rank: &[u32], keep: Keep, a: u32, b: u32) -> std::c
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::document::{SkipReason, prepare};
-    use crate::read::{Content, Origin, RawDocument};
+    use crate::document::{SkipReason, prepare_text};
 
     fn doc(id: &str, text: &str) -> Prepared {
-        let raw = RawDocument {
-            id: id.into(),
-            title: None,
-            date: None,
-            url: None,
-            content: Content::Text(text.into()),
-            raw: None,
-            replaced: 0,
-            charset: None,
-        };
-        let origin = Origin {
-            path: std::path::Path::new(id).into(),
-            line: None,
-        };
-        prepare(origin, &raw, &Params::dedup(), &mut Tokenizer::new())
+        prepare_text(id, text, &Params::dedup())
     }
 
     const STORY: &str = "The minister said on Tuesday that the visit was aimed at showing the \
@@ -1208,24 +1193,7 @@ mod tests {
         let docs: Vec<Doc> = ["long", "centre", "short"]
             .iter()
             .zip(&texts)
-            .map(|(id, text)| {
-                let raw = RawDocument {
-                    id: (*id).into(),
-                    title: None,
-                    date: None,
-                    url: None,
-                    content: Content::Text(text.clone()),
-                    raw: None,
-                    replaced: 0,
-                    charset: None,
-                };
-                let origin = Origin {
-                    path: std::path::Path::new(*id).into(),
-                    line: None,
-                };
-                let prepared = prepare(origin, &raw, p.params(), &mut Tokenizer::new());
-                sign(&prepared, p.params(), &p.hasher)
-            })
+            .map(|(id, text)| sign(&prepare_text(id, text, p.params()), p.params(), &p.hasher))
             .collect();
         let a = p.group(docs, &NoProgress);
         let mut groups: Vec<(String, String)> = Vec::new();

@@ -234,10 +234,16 @@ pub fn decode_set(bytes: &[u8]) -> Option<Vec<u32>> {
 /// every page's set cost a tenth of signing, and only the pages a job verifies need it).
 pub fn values_to_bytes(values: &[u32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(values.len() * 4);
+    append_values_bytes(values, &mut out);
+    out
+}
+
+/// [`values_to_bytes`], appended to `out` (a writer that gathers many pages' values).
+pub fn append_values_bytes(values: &[u32], out: &mut Vec<u8>) {
+    out.reserve(values.len() * 4);
     for v in values {
         out.extend_from_slice(&v.to_le_bytes());
     }
-    out
 }
 
 /// [`values_to_bytes`] undone; `None` unless the bytes are whole 4-byte values.

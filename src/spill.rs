@@ -22,7 +22,7 @@ use std::os::unix::fs::FileExt;
 use std::os::windows::fs::FileExt;
 
 use crate::document::Doc;
-use crate::shingle::{values_from_bytes, values_to_bytes};
+use crate::shingle::{append_values_bytes, values_from_bytes};
 
 /// Bytes of shingle values a run keeps on disk at most: about 2M pages of news
 /// (2 KB each), so a run of up to a few million pages reads its input once. Pages beyond
@@ -81,7 +81,7 @@ impl Spill {
             }
             let offset = self.written + bytes.len() as u64;
             at.push(offset << 24 | values.len() as u64);
-            bytes.extend_from_slice(&values_to_bytes(&values));
+            append_values_bytes(&values, &mut bytes);
         }
         self.at.extend(at);
         if bytes.is_empty() {
@@ -145,11 +145,9 @@ fn read_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::document::{Retain, prepare, sign_keeping};
+    use crate::document::{Retain, prepare_text, sign_keeping};
     use crate::minhash::MinHasher;
     use crate::params::Params;
-    use crate::read::{Content, Origin, RawDocument};
-    use crate::tokenize::Tokenizer;
 
     /// A signed document carrying `values` (or a skipped one, when not `signed`).
     fn doc(values: Vec<u32>, signed: bool) -> Doc {
@@ -158,22 +156,8 @@ mod tests {
         } else {
             ""
         };
-        let raw = RawDocument {
-            id: "d".into(),
-            title: None,
-            date: None,
-            url: None,
-            content: Content::Text(text.into()),
-            raw: None,
-            replaced: 0,
-            charset: None,
-        };
-        let origin = Origin {
-            path: std::path::Path::new("d").into(),
-            line: None,
-        };
         let params = Params::dedup();
-        let page = prepare(origin, &raw, &params, &mut Tokenizer::new());
+        let page = prepare_text("d", text, &params);
         let hasher = MinHasher::new(&params.minhash);
         let mut d = sign_keeping(&page, &params, &hasher, Retain::Values);
         assert_eq!(d.signature.is_some(), signed);
