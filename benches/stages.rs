@@ -180,10 +180,9 @@ fn stages(c: &mut Criterion) {
     let mut g = c.benchmark_group("minhash");
     g.throughput(Throughput::Bytes(total));
     for scheme in [Scheme::OnePermutation, Scheme::Classic] {
-        let hasher = MinHasher::new(&MinHashParams {
-            scheme,
-            ..Default::default()
-        });
+        let mut minhash = MinHashParams::default();
+        minhash.scheme = scheme;
+        let hasher = MinHasher::new(&minhash);
         g.bench_function(format!("{scheme:?}"), |b| {
             b.iter(|| {
                 let sigs: Vec<_> = values.iter().map(|v| hasher.sign(v)).collect();
@@ -196,12 +195,9 @@ fn stages(c: &mut Criterion) {
 
     // lsh, verify, cluster, on the whole small corpus through the pipeline's own steps.
     let pipeline = Pipeline::new(params.clone()).unwrap();
-    let analysis = Pipeline::new(Params {
-        verify: samestory::params::Verify::InMemory,
-        ..params.clone()
-    })
-    .unwrap()
-    .run(&sources, &NoProgress);
+    let mut in_memory = params.clone();
+    in_memory.verify = samestory::params::Verify::InMemory;
+    let analysis = Pipeline::new(in_memory).unwrap().run(&sources, &NoProgress);
     let mut g = c.benchmark_group("lsh");
     g.throughput(Throughput::Bytes(total));
     g.bench_function("candidates", |b| {

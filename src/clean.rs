@@ -25,6 +25,7 @@ use crate::tokenize::hash_word;
 
 /// Cleaning thresholds: jusText's, with stopword densities recalibrated for NLTK's lists.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct CleanParams {
     /// Run the cleaner at all. Default `true`; `false` shingles every block.
     pub enabled: bool,
@@ -211,7 +212,7 @@ impl Stopwords {
     }
 
     /// The bit index of a language code.
-    pub fn language_index(&self, code: &str) -> Option<usize> {
+    pub(crate) fn language_index(&self, code: &str) -> Option<usize> {
         self.languages.iter().position(|&l| l == code)
     }
 
@@ -240,13 +241,13 @@ impl Stopwords {
     }
 
     /// True if the word with this hash is a stopword of the language at `index`.
-    pub fn is_stopword_hash(&self, hash: u64, index: usize) -> bool {
+    pub(crate) fn is_stopword_hash(&self, hash: u64, index: usize) -> bool {
         self.languages_of_hash(hash) & (1 << index) != 0
     }
 
     /// True if the word with this hash anchors a SpotSigs chain in the language at `index`
     /// (a short list for English, every stopword otherwise).
-    pub fn is_anchor(&self, hash: u64, index: usize) -> bool {
+    pub(crate) fn is_anchor(&self, hash: u64, index: usize) -> bool {
         if index == self.english {
             self.anchors.contains_key(&hash)
         } else {
@@ -261,7 +262,7 @@ impl Stopwords {
     }
 
     /// [`Stopwords::detect`] from the words' [`Stopwords::languages_of_hash`] masks.
-    pub fn detect_masks(&self, masks: impl IntoIterator<Item = u64>) -> usize {
+    pub(crate) fn detect_masks(&self, masks: impl IntoIterator<Item = u64>) -> usize {
         // 64 counters side by side, bit-sliced: plane k holds bit k of every language's
         // count, and adding a mask is a binary increment of all 64 at once, whatever the
         // number of languages that list the word. Words are counted in runs of at most
@@ -301,6 +302,7 @@ impl Stopwords {
 
 /// Words and stopwords of one block, for the chosen language.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BlockStats {
     /// Words in the block.
     pub words: usize,
@@ -584,7 +586,7 @@ fn revise(blocks: &[Block], initial: &[Class]) -> Vec<Class> {
 
 /// A key for a block's text that ignores case, digits and punctuation, so a ticker line or a
 /// "12 hours ago" list item repeats across pages even as its numbers change.
-pub fn block_key(text: &str) -> u64 {
+pub(crate) fn block_key(text: &str) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     for w in text.unicode_words() {
         if w.chars().all(|c| c.is_numeric() || c == '.' || c == ',') {

@@ -110,6 +110,7 @@ pub fn merge_dense(
 
 /// A verified similar pair.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Edge {
     /// One document index.
     pub a: u32,
@@ -121,6 +122,7 @@ pub struct Edge {
 
 /// A group of documents around a representative.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Cluster {
     /// The founding document.
     pub representative: u32,
@@ -363,7 +365,7 @@ pub fn decide<D: Copy + Ord>(
 
 /// Groups by [`decide`], pages taken in `order` (arrival order): each page sees only its
 /// neighbours earlier in `order`. Returns clusters as [`cluster_with`] does.
-pub fn cluster_online(
+pub(crate) fn cluster_online(
     adj: &[Vec<(u32, f64)>],
     order: &[u32],
     mut check: impl FnMut(u32, u32) -> Option<f64>,

@@ -41,7 +41,7 @@ impl SkipReason {
     }
 
     /// The text a reason carries (where and why), `None` for `empty` and `too-short`.
-    pub fn detail(&self) -> Option<&str> {
+    pub(crate) fn detail(&self) -> Option<&str> {
         match self {
             SkipReason::Unreadable(m) | SkipReason::TooLarge(m) | SkipReason::RepeatedId(m) => {
                 Some(m)
@@ -52,7 +52,7 @@ impl SkipReason {
 
     /// A reason from its [`SkipReason::kind`] and [`SkipReason::detail`] (as the Parquet
     /// handoff stores it); `None` for a kind this version does not know.
-    pub fn from_parts(kind: &str, detail: Option<String>) -> Option<SkipReason> {
+    pub(crate) fn from_parts(kind: &str, detail: Option<String>) -> Option<SkipReason> {
         let detail = detail.unwrap_or_default();
         Some(match kind {
             "unreadable" => SkipReason::Unreadable(detail),
@@ -78,6 +78,7 @@ impl SkipReason {
 
 /// One input document after the pipeline.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Doc {
     /// The document id.
     pub id: String,
@@ -155,6 +156,7 @@ impl Published {
 
 /// A document between preparation and signing: its blocks and the cleaner's verdicts.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Prepared {
     /// Id, title and origin.
     pub id: String,
@@ -180,7 +182,7 @@ pub struct Prepared {
 
 impl Prepared {
     /// The kept text, blocks joined by newlines.
-    pub fn kept_text(&self) -> String {
+    pub(crate) fn kept_text(&self) -> String {
         let mut out = String::new();
         for (b, v) in self.page.blocks.iter().zip(&self.verdicts) {
             if v.is_keep() {

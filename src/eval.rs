@@ -200,7 +200,7 @@ pub fn evaluate_events(
 
 /// Score groups `(representative, members)` of an analysis's documents against labels;
 /// documents in no group (skipped ones) count as singletons.
-pub fn evaluate_groups(
+pub(crate) fn evaluate_groups(
     analysis: &Analysis,
     groups: &[(u32, Vec<u32>)],
     labels: &Labels,

@@ -57,14 +57,14 @@ use crate::pipeline::Analysis;
 use crate::tokenize::hash_word;
 
 /// Weight of a feature in the title.
-pub const TITLE_WEIGHT: f32 = 3.0;
+pub(crate) const TITLE_WEIGHT: f32 = 3.0;
 /// Weight of a feature in the lede (the rescued lede paragraph and the first two body blocks).
-pub const LEDE_WEIGHT: f32 = 2.0;
+pub(crate) const LEDE_WEIGHT: f32 = 2.0;
 /// Body blocks counted as lede.
 const LEDE_BLOCKS: usize = 2;
 /// Features kept per document before weighting (the highest by count × background rarity):
 /// bounds memory on long pages; news reports rarely have more distinct telling features.
-pub const MAX_FEATURES: usize = 160;
+pub(crate) const MAX_FEATURES: usize = 160;
 /// Display strings kept per document, for the terms that define an event.
 const MAX_TERMS: usize = 24;
 /// Weighted samples per story for candidate generation.
@@ -73,17 +73,17 @@ pub const SAMPLES: usize = 64;
 pub const PRIOR_DOCS: f64 = 10.0;
 /// Exponent on the inverse document frequency: rare features (names, numbers, the event's
 /// own words) count more than linearly.
-pub const IDF_POWER: f64 = 2.0;
+pub(crate) const IDF_POWER: f64 = 2.0;
 /// From this many stories on, a feature only one story has is left out: in a large run it
 /// is a page's own detail, not part of any event, and it would only dilute that page's
 /// scores. In a small run (two pages compared) it is kept, weighted by the background.
-pub const MIN_STORIES_FOR_DF: f64 = 50.0;
+pub(crate) const MIN_STORIES_FOR_DF: f64 = 50.0;
 /// Average score at which two groups are one event (default of `--event-threshold`).
 pub const DEFAULT_THRESHOLD: f64 = 0.15;
 /// Dates at most this many days apart do not lower a pair's score.
 pub const DATE_WINDOW_DAYS: i32 = 90;
 /// Beyond the window, the score halves every this many days.
-pub const DATE_HALF_LIFE_DAYS: f64 = 180.0;
+pub(crate) const DATE_HALF_LIFE_DAYS: f64 = 180.0;
 /// Verified pairs below this score are not kept as edges (they would barely move an
 /// average, and there can be many).
 const MIN_EDGE: f64 = 0.02;
@@ -92,6 +92,7 @@ const EVENT_TERMS: usize = 6;
 
 /// The event features of one document, computed while it is signed.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct EventDoc {
     /// Feature hash, zone-weighted count and background document share, sorted by hash.
     pub features: Vec<(u64, f32, f32)>,
@@ -173,6 +174,7 @@ struct Zones {
 /// (`hashes`, `ends`): what the headline and lede rules count and compare, so no block is
 /// tokenized twice.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Words<'a> {
     /// Word hashes of every block, in order.
     pub hashes: &'a [u64],
@@ -488,7 +490,7 @@ fn scan(text: &str, block: u32, weight: f32, language: usize, seen: &mut AHashMa
 }
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-pub fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
+pub(crate) fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -546,7 +548,7 @@ fn year(token: &str) -> Option<i32> {
 
 /// The first date in a text, as days since 1970-01-01: `2022-12-30` (also with a time),
 /// `December 30, 2022`, `Dec 30 2022`, `30th Dec, 2022`, `30 December 2022`.
-pub fn parse_date(text: &str) -> Option<i32> {
+pub(crate) fn parse_date(text: &str) -> Option<i32> {
     // ISO 8601 first (its `T` glues the day to the time: "2022-12-30T15:20").
     let b = text.as_bytes();
     for i in 0..b.len().saturating_sub(9).min(4096) {
@@ -594,7 +596,7 @@ pub fn parse_date(text: &str) -> Option<i32> {
 
 /// The date factor of a pair: 1 when either date is unknown or they are at most
 /// [`DATE_WINDOW_DAYS`] apart, then halving every [`DATE_HALF_LIFE_DAYS`].
-pub fn date_factor(a: Option<i32>, b: Option<i32>) -> f64 {
+pub(crate) fn date_factor(a: Option<i32>, b: Option<i32>) -> f64 {
     match (a, b) {
         (Some(a), Some(b)) => {
             let apart = (a - b).abs() - DATE_WINDOW_DAYS;
@@ -610,6 +612,7 @@ pub fn date_factor(a: Option<i32>, b: Option<i32>) -> f64 {
 
 /// Parameters of the events level.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct EventParams {
     /// Two groups are one event while their mean pairwise score is at least this.
     pub threshold: f64,
@@ -642,6 +645,7 @@ pub struct Event {
 
 /// The events of a run.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Events {
     /// Every event (single-story ones included), largest first, then by representative id.
     pub events: Vec<Event>,
@@ -673,7 +677,7 @@ impl Weights {
 
     /// Document frequencies over a run's stories (copy clusters), each counted once by its
     /// representative: what [`group`] and [`Scorer`] weigh with.
-    pub fn of_run(analysis: &Analysis) -> Weights {
+    pub(crate) fn of_run(analysis: &Analysis) -> Weights {
         Weights::new(
             analysis
                 .clusters
@@ -683,7 +687,7 @@ impl Weights {
     }
 
     /// The weighted, L2-normalised vector of a document (sorted by feature).
-    pub fn vector(&self, doc: &EventDoc) -> Vec<(u64, f32)> {
+    pub(crate) fn vector(&self, doc: &EventDoc) -> Vec<(u64, f32)> {
         let mut v: Vec<(u64, f32)> = doc
             .features
             .iter()
@@ -750,7 +754,7 @@ fn unit(h: u64) -> f64 {
 /// 0-bit consistent weighted sampling (ICWS): for each of [`SAMPLES`] draws, the feature
 /// that wins it. Two vectors pick the same feature in a draw with probability close to
 /// their weighted Jaccard similarity.
-pub fn sketch(v: &[(u64, f32)]) -> Vec<u64> {
+pub(crate) fn sketch(v: &[(u64, f32)]) -> Vec<u64> {
     let mut out = Vec::with_capacity(SAMPLES);
     let ln_w: Vec<f64> = v.iter().map(|&(_, w)| f64::from(w).ln()).collect();
     for k in 0..SAMPLES as u64 {
@@ -803,7 +807,11 @@ impl PartialOrd for Merge {
 /// being the total score of the page pairs between `a` and `b`: groups merge, highest
 /// mean pairwise score first (pairs without a score count 0), while that mean is at least
 /// `threshold`. Returns each group's nodes, in node order within a group.
-pub fn average_linkage(sizes: &[f64], edges: &[(u32, u32, f64)], threshold: f64) -> Vec<Vec<u32>> {
+pub(crate) fn average_linkage(
+    sizes: &[f64],
+    edges: &[(u32, u32, f64)],
+    threshold: f64,
+) -> Vec<Vec<u32>> {
     let n = sizes.len();
     let mut sums: Vec<AHashMap<u32, f64>> = vec![AHashMap::new(); n];
     for &(a, b, s) in edges {
@@ -1294,7 +1302,7 @@ pub struct EventLink {
 }
 
 /// Civil date `YYYY-MM-DD` of days since 1970-01-01.
-pub fn civil_from_days(z: i32) -> String {
+pub(crate) fn civil_from_days(z: i32) -> String {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

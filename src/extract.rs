@@ -20,6 +20,7 @@ use crate::read::{Content, RawDocument};
 
 /// A unit of text the cleaner keeps or drops as a whole.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Block {
     /// The text, whitespace folded to single spaces.
     pub text: String,
@@ -43,6 +44,7 @@ impl Block {
 
 /// A document after extraction.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Page {
     /// The title, when known.
     pub title: Option<String>,
@@ -191,7 +193,7 @@ pub fn decode_html(bytes: &[u8]) -> (String, bool) {
 /// [`decode_html`] with the charset the transport declared (the HTTP `Content-Type` of a
 /// WARC response), which, as browsers do, comes after a byte-order mark and before the
 /// page's own `<meta>`. An unknown label is ignored.
-pub fn decode_html_with(bytes: &[u8], transport: Option<&str>) -> (String, bool) {
+pub(crate) fn decode_html_with(bytes: &[u8], transport: Option<&str>) -> (String, bool) {
     let transport = transport.and_then(|l| encoding_rs::Encoding::for_label(l.trim().as_bytes()));
     let encoding = encoding_rs::Encoding::for_bom(bytes)
         .map(|(enc, _)| enc)
@@ -328,7 +330,7 @@ impl Pending {
 /// stops nesting at 512): the HTML5 tree builder checks "element in scope" over the whole
 /// stack of open elements for many tags, which is quadratic on a page of 100,000 nested
 /// `<div>`s (31 s for 1.1 MB). Real pages nest a few dozen deep and are never touched.
-pub const MAX_HTML_DEPTH: usize = 512;
+pub(crate) const MAX_HTML_DEPTH: usize = 512;
 
 /// Elements without an end tag: they never deepen the tree.
 const VOID_ELEMENTS: &[&[u8]] = &[
@@ -489,7 +491,7 @@ impl Iterator for TagDepths<'_> {
 /// The page with every tag nested deeper than `max_depth` removed (their text stays), or
 /// `None` when it never gets that deep. Depth is counted naively from start and end tags,
 /// in one linear pass; pages this deep are machine-made, not hand-written.
-pub fn flatten_deep_nesting(html: &str, max_depth: usize) -> Option<String> {
+pub(crate) fn flatten_deep_nesting(html: &str, max_depth: usize) -> Option<String> {
     // Ordinary pages stop here, after one scan that holds nothing.
     if TagDepths::new(html.as_bytes()).all(|(.., depth)| depth <= max_depth) {
         return None;
@@ -568,7 +570,7 @@ pub fn html_page(bytes: &[u8]) -> Page {
 }
 
 /// [`html_page`] with the transport's charset ([`decode_html_with`]).
-pub fn html_page_with(bytes: &[u8], transport: Option<&str>) -> Page {
+pub(crate) fn html_page_with(bytes: &[u8], transport: Option<&str>) -> Page {
     let (text, lossy) = decode_html_with(bytes, transport);
     let text = match flatten_deep_nesting(&text, MAX_HTML_DEPTH) {
         Some(flat) => flat,

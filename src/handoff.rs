@@ -77,6 +77,7 @@ const DOCUMENT_ROWS_PER_GROUP: usize = 16_384;
 
 /// One shard of a run: `index` of `count`, 0-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Shard {
     /// This shard, `0..count`.
     pub index: usize,
@@ -121,6 +122,7 @@ impl Shard {
 /// The settings `group` needs to verify and group as `sign`'s run would have: written by
 /// `sign`, read back by `group`, so flags are given once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Settings {
     /// `dedup` or `clusters`.
     pub preset: String,
@@ -367,7 +369,7 @@ impl Manifest {
 }
 
 /// The schema of `documents`.
-pub fn documents_schema() -> SchemaRef {
+pub(crate) fn documents_schema() -> SchemaRef {
     let s = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
     let i = |name: &str, nullable| Field::new(name, DataType::Int64, nullable);
     let b = |name: &str| Field::new(name, DataType::Binary, true);
@@ -391,7 +393,7 @@ pub fn documents_schema() -> SchemaRef {
 }
 
 /// The schema of `bands`.
-pub fn bands_schema() -> SchemaRef {
+pub(crate) fn bands_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("doc_id", DataType::Int64, false),
         Field::new("band", DataType::Int32, false),
@@ -710,6 +712,7 @@ fn parquet_err(path: &Path, e: impl std::fmt::Display) -> Error {
 /// One row of the `documents` table (with its component, when the job added one) as the
 /// pipeline's document.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Row {
     /// The connected component (0 when the table has no `component` column).
     pub component: i64,
@@ -732,7 +735,7 @@ fn column(batch: &RecordBatch, name: &str, to: &DataType) -> Result<Option<Array
 
 /// Read the rows of a `documents` table (any columns beyond its schema are ignored), in
 /// file order, handing each to `each`.
-pub fn read_rows(path: &Path, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+pub(crate) fn read_rows(path: &Path, each: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.with_batch_size(4096).build())
@@ -865,6 +868,7 @@ pub struct KeyedCluster {
 /// What grouping one component gives: its `dedup` records by `doc_id`, or its `clusters`
 /// records with their sort keys.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct Grouped {
     /// `(doc_id, record)` for `dedup`.
     pub dedup: Vec<(i64, DedupRecord)>,
@@ -1042,7 +1046,7 @@ impl Output {
 }
 
 /// The order of `clusters` output.
-pub fn cluster_order(a: &KeyedCluster, b: &KeyedCluster) -> std::cmp::Ordering {
+pub(crate) fn cluster_order(a: &KeyedCluster, b: &KeyedCluster) -> std::cmp::Ordering {
     a.skipped
         .is_some()
         .cmp(&b.skipped.is_some())

@@ -74,6 +74,7 @@ const FILE: &str = "index.sqlite";
 /// The parameters that make two signatures comparable, by name. Stored in the index when it
 /// is created; every later `add` or `query` must have the same.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct Fingerprint(pub BTreeMap<String, String>);
 
 impl Fingerprint {

@@ -55,7 +55,7 @@
 pub mod clean;
 pub mod cluster;
 pub mod document;
-pub mod error;
+mod error;
 pub mod eval;
 pub mod events;
 pub mod explain;

@@ -180,7 +180,7 @@ pub fn bucket_pairs_online(entries: &[(u64, u32)], spent: &mut [u32], out: &mut 
 
 /// How many of its bucket's earliest members a member with `earlier` earlier members pairs
 /// with ([`bucket_pairs_online`]), given its giant-bucket pairs so far; `None`: none.
-pub fn earlier_partners(earlier: usize, spent: u32) -> Option<usize> {
+pub(crate) fn earlier_partners(earlier: usize, spent: u32) -> Option<usize> {
     if earlier <= MAX_BUCKET_PAIRS {
         Some(earlier)
     } else if spent < MAX_GIANT_PARTNERS {

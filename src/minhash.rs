@@ -33,6 +33,7 @@ pub enum Scheme {
 
 /// MinHash parameters.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct MinHashParams {
     /// Number of hash functions (or bins), i.e. signature length. Default 128.
     pub permutations: usize,

@@ -79,6 +79,7 @@ impl Cleaning {
 /// All parameters of one run. Build with [`Params::dedup`] or [`Params::clusters`] (the two
 /// presets) and adjust fields; [`Params::validate`] checks them once.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Params {
     /// How to read inputs.
     pub read: ReadParams,

@@ -75,6 +75,7 @@ pub struct Stats {
 
 /// The result of a run.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Analysis {
     /// Every input document, in input order.
     pub docs: Vec<Doc>,

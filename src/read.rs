@@ -78,6 +78,7 @@ pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
 
 /// Where the documents come from and how to read them.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ReadParams {
     /// Force one format for every input instead of choosing by extension.
     /// Default: `None` (by extension; stdin is read as JSON Lines).
@@ -167,6 +168,7 @@ pub enum Content {
 
 /// A document as read from its input.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RawDocument {
     /// The JSON id, or the path relative to the input root.
     pub id: String,
@@ -192,6 +194,7 @@ pub struct RawDocument {
 
 /// Where a record came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Origin {
     /// The file (or `-` for stdin), shared by every record of the file: a million records
     /// of one file hold one path, not a million copies.
@@ -594,6 +597,7 @@ pub struct FieldTally {
 
 /// A snapshot of a [`FieldTally`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FieldCounts {
     /// JSON Lines records that parsed as JSON objects.
     pub records: u64,
@@ -637,7 +641,7 @@ impl Pending {
     }
 
     /// [`Pending::parse`], counting in `tally` which fields the record has.
-    pub fn parse_tallied(
+    pub(crate) fn parse_tallied(
         self,
         params: &ReadParams,
         keep_raw: bool,
@@ -654,7 +658,7 @@ impl Pending {
     }
 
     /// Input bytes behind this record (for progress and chunk sizes).
-    pub fn len_bytes(&self) -> usize {
+    pub(crate) fn len_bytes(&self) -> usize {
         match self {
             Pending::Line { bytes, .. } => bytes.len(),
             Pending::Done(Record::Document { document, .. }) => match &document.content {
@@ -1107,7 +1111,7 @@ fn read_whole(source: &Source, mut reader: Box<dyn BufRead + Send + '_>, limit: 
 /// A few undecodable bytes are replaced with U+FFFD rather than losing the document (the
 /// count is returned); a NUL byte, or more than 1 byte in 20 undecodable, means the file is
 /// not text, and it is an error.
-pub fn decode_text(bytes: Vec<u8>) -> Result<(String, usize)> {
+pub(crate) fn decode_text(bytes: Vec<u8>) -> Result<(String, usize)> {
     if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(&bytes)
         && encoding != encoding_rs::UTF_8
     {

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 
 /// Which features a page is turned into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ShingleKind {
     /// Consecutive word n-grams.
     Words,
@@ -30,6 +31,7 @@ pub enum ShingleKind {
 
 /// Shingling parameters.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ShingleParams {
     /// Feature kind. Default [`ShingleKind::Words`].
     pub kind: ShingleKind,
@@ -113,7 +115,7 @@ impl Shingles {
 
 /// Combine consecutive word hashes into one 64-bit shingle hash: a seeded multiply-xorshift
 /// chain finished with MurmurHash3's 64-bit finalizer.
-pub fn hash_window(words: &[u64], seed: u64) -> u64 {
+pub(crate) fn hash_window(words: &[u64], seed: u64) -> u64 {
     let mut h = seed ^ (words.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     for &w in words {
         h = (h ^ w).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -129,7 +131,7 @@ pub fn fold(h: u64) -> u32 {
 
 /// The anchor words of SpotSigs for English (the paper's most useful antecedents); other
 /// languages anchor on their whole stopword list.
-pub const ENGLISH_ANCHORS: &[&str] = &[
+pub(crate) const ENGLISH_ANCHORS: &[&str] = &[
     "a", "an", "the", "is", "are", "was", "were", "be", "been", "there", "said", "says", "can",
     "will", "would", "could", "should", "has", "had", "have", "that", "this", "it", "he", "she",
     "they", "we", "not",
@@ -210,7 +212,7 @@ pub fn encode_set(values: &[u32]) -> Vec<u8> {
 }
 
 /// [`encode_set`] undone; `None` for bytes it cannot have written.
-pub fn decode_set(bytes: &[u8]) -> Option<Vec<u32>> {
+pub(crate) fn decode_set(bytes: &[u8]) -> Option<Vec<u32>> {
     let mut out = Vec::with_capacity(bytes.len() / 2);
     let (mut prev, mut gap, mut shift) = (0u32, 0u32, 0u32);
     for &b in bytes {
@@ -239,7 +241,7 @@ pub fn values_to_bytes(values: &[u32]) -> Vec<u8> {
 }
 
 /// [`values_to_bytes`], appended to `out` (a writer that gathers many pages' values).
-pub fn append_values_bytes(values: &[u32], out: &mut Vec<u8>) {
+pub(crate) fn append_values_bytes(values: &[u32], out: &mut Vec<u8>) {
     out.reserve(values.len() * 4);
     for v in values {
         out.extend_from_slice(&v.to_le_bytes());
@@ -247,7 +249,7 @@ pub fn append_values_bytes(values: &[u32], out: &mut Vec<u8>) {
 }
 
 /// [`values_to_bytes`] undone; `None` unless the bytes are whole 4-byte values.
-pub fn values_from_bytes(bytes: &[u8]) -> Option<Vec<u32>> {
+pub(crate) fn values_from_bytes(bytes: &[u8]) -> Option<Vec<u32>> {
     bytes.len().is_multiple_of(4).then(|| {
         bytes
             .chunks_exact(4)

@@ -126,7 +126,7 @@ impl Tokenizer {
 }
 
 /// Append the normalized form of `text` to a cleared `out`: NFKC, lowercase, ASCII apostrophes.
-pub fn normalize_into(text: &str, out: &mut String) {
+pub(crate) fn normalize_into(text: &str, out: &mut String) {
     out.clear();
     if text.is_ascii() {
         out.push_str(text);
@@ -174,7 +174,7 @@ static FLAGS: [u8; 256] = flags();
 
 /// UAX #29 word segmentation restricted to ASCII, calling `f(word, has_uppercase)` for every
 /// segment that holds a letter or digit (what `unicode_words` yields).
-pub fn ascii_words(bytes: &[u8], mut f: impl FnMut(&[u8], bool)) {
+pub(crate) fn ascii_words(bytes: &[u8], mut f: impl FnMut(&[u8], bool)) {
     let n = bytes.len();
     let mut i = 0;
     while i < n {

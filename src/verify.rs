@@ -8,6 +8,7 @@ use crate::shingle::Shingles;
 
 /// Exact similarity of two shingle sets.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
 pub struct Similarity {
     /// |A ∩ B| / |A ∪ B|.
     pub jaccard: f64,
@@ -21,6 +22,7 @@ pub struct Similarity {
 
 /// Which exact score decides whether a pair is similar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Measure {
     /// Jaccard: both pages are mostly the same text.
     Jaccard,
@@ -40,7 +42,7 @@ impl Similarity {
 }
 
 /// Size of the intersection of two sorted, unique slices.
-pub fn intersection_len(a: &[u32], b: &[u32]) -> usize {
+pub(crate) fn intersection_len(a: &[u32], b: &[u32]) -> usize {
     let (mut i, mut j, mut n) = (0, 0, 0);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {

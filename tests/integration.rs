@@ -661,7 +661,10 @@ mod properties {
         ) {
             prop_assume!(shared + only_a + only_b > 0);
             let k = 128;
-            let hasher = MinHasher::new(&MinHashParams { permutations: k, seed, ..Default::default() });
+            let mut minhash = MinHashParams::default();
+            minhash.permutations = k;
+            minhash.seed = seed;
+            let hasher = MinHasher::new(&minhash);
             let h = |i: usize| samestory::shingle::fold((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed);
             let a = set((0..shared + only_a).map(h).collect());
             let b = set((0..shared).chain(shared + only_a..shared + only_a + only_b).map(h).collect());

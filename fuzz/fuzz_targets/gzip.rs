@@ -7,11 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use samestory::read::{ReadParams, Record, Sources};
 
 fuzz_target!(|data: &[u8]| {
-    let params = ReadParams {
-        max_document_bytes: 4096,
-        max_record_bytes: 1024,
-        ..ReadParams::default()
-    };
+    let mut params = ReadParams::default();
+    params.max_document_bytes = 4096;
+    params.max_record_bytes = 1024;
     let inputs = [
         ("a.jsonl.gz".to_string(), data.to_vec()),
         ("b.txt.gz".to_string(), data.to_vec()),

@@ -8,10 +8,8 @@ use samestory::read::{ReadParams, Record, Sources};
 
 fuzz_target!(|data: &[u8]| {
     // A small record limit so that the too-large path is exercised too.
-    let params = ReadParams {
-        max_record_bytes: 200,
-        ..ReadParams::default()
-    };
+    let mut params = ReadParams::default();
+    params.max_record_bytes = 200;
     let sources =
         Sources::from_memory([("in.jsonl".to_string(), data.to_vec())], &params).expect("valid");
     let records: Vec<Record> = sources.records().collect();

@@ -8,10 +8,8 @@ use libfuzzer_sys::fuzz_target;
 use samestory::read::{ReadParams, Record, Sources};
 
 fuzz_target!(|data: &[u8]| {
-    let params = ReadParams {
-        max_document_bytes: 300,
-        ..ReadParams::default()
-    };
+    let mut params = ReadParams::default();
+    params.max_document_bytes = 300;
     let sources =
         Sources::from_memory([("in.warc".to_string(), data.to_vec())], &params).expect("valid");
     let records: Vec<Record> = sources.records().collect();

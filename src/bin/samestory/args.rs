@@ -147,10 +147,10 @@ impl LevelArgs {
                 self.event_threshold
             )));
         }
-        Ok(samestory::events::EventParams {
-            threshold: self.event_threshold,
-            split: !self.no_event_split,
-        })
+        let mut params = samestory::events::EventParams::default();
+        params.threshold = self.event_threshold;
+        params.split = !self.no_event_split;
+        Ok(params)
     }
 }
 

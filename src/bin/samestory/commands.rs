@@ -121,10 +121,8 @@ pub fn eval(
                 eval::evaluate_events(&analysis, &events, &labels, t, worst)
             }
             None if sweep.is_some() => {
-                let p = Params {
-                    threshold: t,
-                    ..params.clone()
-                };
+                let mut p = params.clone();
+                p.threshold = t;
                 let a = Pipeline::new(p)?.group(analysis.docs.clone(), &NoProgress);
                 eval::evaluate(&a, &labels, t, worst)
             }

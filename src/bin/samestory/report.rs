@@ -287,6 +287,10 @@ fn explain_banding(params: &Params) {
                 probs.join(", ")
             );
         }
+        other => eprintln!(
+            "samestory: threshold {} ({other:?}), {} permutations → {} bands × {} rows ({how})",
+            params.threshold, params.minhash.permutations, lsh.bands, lsh.rows
+        ),
     }
 }
 
