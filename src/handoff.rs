@@ -650,6 +650,21 @@ impl ShardWriter {
         write_batch(&mut self.bands, bands_schema(), columns, &self.files[1].0)
     }
 
+    /// Give the shard up: its unfinished tables are removed, nothing is left under a final
+    /// name (a run that failed half way, or whose input was refused).
+    pub fn abandon(self) {
+        let ShardWriter {
+            documents,
+            bands,
+            files,
+            ..
+        } = self;
+        drop((documents, bands));
+        for (tmp, _) in &files {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+
     /// Close the tables, move them into place and write the manifest (last: a shard with a
     /// manifest is complete).
     pub fn finish(self, input_bytes: u64, inputs: Vec<String>) -> Result<Manifest> {

@@ -247,6 +247,8 @@ pub struct Index {
     dir: PathBuf,
     pipeline: Pipeline,
     chunk: usize,
+    /// The JSON fields the user named beside the text field: (id, title).
+    named: (bool, bool),
 }
 
 const STATUS_KEPT: i64 = 0;
@@ -416,6 +418,7 @@ impl Index {
             dir: dir.to_path_buf(),
             pipeline,
             chunk: ADD_CHUNK,
+            named: (false, false),
         };
         index.setup(access)?;
         index.check_compatible(check)?;
@@ -551,6 +554,15 @@ impl Index {
         Ok(())
     }
 
+    /// Say which JSON fields the user named besides the text field (the id field, the
+    /// title field): a batch in which no JSON Lines record has the text field, or a named
+    /// field, is refused whole ([`Sources::missing_field`]) rather than every record being
+    /// indexed as skipped, its id taken. Unnamed fields fall back (`path:line` ids, no
+    /// title) as in `dedup`.
+    pub fn named_fields(&mut self, id: bool, title: bool) {
+        self.named = (id, title);
+    }
+
     /// Set how many documents [`Index::add_batch`] decides and writes at a time within its
     /// one transaction ([`ADD_CHUNK`] unless set): fewer hold less memory; the decisions are
     /// the same at any size.
@@ -613,10 +625,11 @@ impl Index {
         };
         let hasher = self.pipeline.hasher();
         let size = self.chunk;
+        let tally = FieldTally::default();
         let mut pending: Vec<Doc> = Vec::new();
         let mut failed: Option<Error> = None;
         self.pipeline
-            .sign_each(sources, progress, &FieldTally::default(), &mut |signed| {
+            .sign_each(sources, progress, &tally, &mut |signed| {
                 if failed.is_some() {
                     return;
                 }
@@ -634,6 +647,11 @@ impl Index {
         }
         if !pending.is_empty() {
             add_chunk(&tx, pending, &mut state, &params, hasher, &dir)?;
+        }
+        let (id, title) = self.named;
+        if let Some(err) = sources.missing_field(tally.counts(), id, title) {
+            // A mistake in the flags: the transaction is dropped, nothing is written.
+            return Err(err);
         }
         if !state.written {
             // Nothing new (every document already indexed, say, when a batch is re-run
@@ -657,7 +675,14 @@ impl Index {
         top: usize,
         progress: &dyn Progress,
     ) -> Result<Vec<QueryRecord>> {
-        let (docs, _) = self.pipeline.sign_all(sources, progress);
+        let tally = FieldTally::default();
+        let mut docs = Vec::new();
+        self.pipeline
+            .sign_each(sources, progress, &tally, &mut |signed| docs.extend(signed));
+        let (id, title) = self.named;
+        if let Some(err) = sources.missing_field(tally.counts(), id, title) {
+            return Err(err);
+        }
         let params = self.pipeline.params().clone();
         let lsh = params.lsh_params();
         let dir = self.dir.clone();

@@ -497,6 +497,57 @@ impl Sources {
             Pending::Done(_) => None,
         })
     }
+
+    /// A JSON field the run relies on that none of the JSON Lines records read so far had
+    /// (by `counts`, the tally of that read): a mistake in the flags, reported once as an
+    /// error of kind [`ErrorKind::Field`] naming the fields the first record does have,
+    /// instead of every record skipped. The text field is always relied on; the id and
+    /// title fields when the user named them (`id_named`, `title_named`): without them,
+    /// records fall back to `path:line` ids and no title. `None` when nothing is missing
+    /// or no JSON Lines record was read.
+    pub fn missing_field(
+        &self,
+        counts: FieldCounts,
+        id_named: bool,
+        title_named: bool,
+    ) -> Option<Error> {
+        if counts.records == 0 {
+            return None;
+        }
+        let p = &self.params;
+        let (what, field) = if counts.text == 0 {
+            ("text", p.text_field.as_str())
+        } else if id_named && counts.id == 0 {
+            ("id", p.id_field.as_str())
+        } else if title_named && counts.title == 0 {
+            ("title", p.title_field.as_deref()?)
+        } else {
+            return None;
+        };
+        let seen = match self.first_record_fields() {
+            Some((origin, fields)) => format!(
+                "; the first record ({origin}) has: {}",
+                fields
+                    .iter()
+                    .map(|f| format!("{f:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => String::new(),
+        };
+        let records = if counts.records == 1 {
+            "the 1 JSON Lines record".to_string()
+        } else {
+            format!("the {} JSON Lines records", counts.records)
+        };
+        Some(Error::new(
+            ErrorKind::Field,
+            format!(
+                "none of {records} has the {what} field {field:?}{seen}; name the right one \
+                 with --{what}-field"
+            ),
+        ))
+    }
 }
 
 fn walk_dir(root: &Path, params: &ReadParams, out: &mut Vec<Source>) {

@@ -410,6 +410,64 @@ mod fields {
     }
 
     #[test]
+    fn index_and_sign_refuse_a_field_no_record_has_and_write_nothing() {
+        // `dedup`'s own output fed back to the index: no record has "text". Before, `index
+        // add` indexed all of them as skipped (exit 0), taking their ids for good.
+        let dir = tempfile::tempdir().unwrap();
+        let input = corpus(dir.path());
+        let (code, own, err) = run(&["dedup", s(&input), "-q"]);
+        assert_eq!(code, 0, "{err}");
+        let own = write(dir.path(), "own.jsonl", own);
+        let idx = dir.path().join("idx");
+        for args in [
+            vec!["index", "add", s(&idx), s(&own)],
+            vec!["index", "add", s(&idx), s(&input), "--text-field", "nope"],
+            vec!["index", "add", s(&idx), s(&input), "--id-field", "nope"],
+        ] {
+            let (code, out, err) = run(&args);
+            assert_eq!(code, 2, "{args:?}: {err}");
+            assert!(out.is_empty(), "{args:?}: {out}");
+            assert_eq!(err.lines().count(), 1, "one message: {err}");
+            assert!(err.contains("none of the 50 JSON Lines records"), "{err}");
+        }
+        let (code, out, err) = run(&["index", "stats", s(&idx)]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&out).unwrap()["documents"],
+            0
+        );
+        // The right flags then add every document under its own id.
+        let (code, out, err) = run(&["index", "add", s(&idx), s(&input), "-q"]);
+        assert_eq!(code, 0, "{err}");
+        let records = json_lines(&out);
+        assert_eq!(records.len(), 50);
+        assert!(records.iter().all(|r| r["status"] != "skipped"), "{out}");
+        let (code, out, err) = run(&["index", "query", s(&idx), s(&own)]);
+        assert_eq!(code, 2, "{err}");
+        assert!(out.is_empty());
+        assert!(err.contains("text field \"text\""), "{err}");
+        // `sign` (the Spark handoff) refuses it too, and leaves no half-written table.
+        let out_dir = dir.path().join("shards");
+        let (code, _, err) = run(&["sign", "--out", s(&out_dir), s(&own)]);
+        assert_eq!(code, 2, "{err}");
+        let left: Vec<_> = walkdir_files(&out_dir);
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    fn walkdir_files(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walkdir_files(&path));
+            } else {
+                out.push(path);
+            }
+        }
+        out
+    }
+
+    #[test]
     fn issue9_labels_matching_no_document_are_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let input = corpus(dir.path());

@@ -316,6 +316,10 @@ pub fn index_add(dir: &Path, run: &RunArgs) -> Result<(), Failure> {
     let params = args::params(run, Params::dedup())?;
     let sources = report::open(&run.input, &params.read)?;
     let mut index = Index::open(dir, params, Access::Write)?;
+    index.named_fields(
+        run.input.id_field.is_some(),
+        run.input.title_field.is_some(),
+    );
     let progress = Bar::new(run.input.quiet);
     let records = index.add_batch(&sources, &progress)?;
     progress.finish();
@@ -338,6 +342,10 @@ pub fn index_query(dir: &Path, run: &RunArgs, top: usize) -> Result<(), Failure>
     let params = args::params(run, Params::dedup())?;
     let sources = report::open(&run.input, &params.read)?;
     let mut index = Index::open(dir, params, Access::Read)?;
+    index.named_fields(
+        run.input.id_field.is_some(),
+        run.input.title_field.is_some(),
+    );
     let progress = Bar::new(run.input.quiet);
     let records = index.query(&sources, top, &progress)?;
     progress.finish();
@@ -390,7 +398,14 @@ pub fn sign(run: &RunArgs, out: &Path, shard: &str, preset: PresetArg) -> Result
         }
     });
     progress.finish();
-    if let Some(e) = failed {
+    // As in `dedup`: a field the flags name that no record of this shard has is a mistake,
+    // refused before the manifest is written (no manifest: `group` reports the shard).
+    let named = (
+        run.input.id_field.is_some(),
+        run.input.title_field.is_some(),
+    );
+    if let Some(e) = failed.or_else(|| sources.missing_field(tally.counts(), named.0, named.1)) {
+        writer.abandon();
         return Err(e.into());
     }
     let inputs = sources.paths().map(|p| p.display().to_string()).collect();

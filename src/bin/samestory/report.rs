@@ -103,12 +103,11 @@ pub fn analyse(
     if run.matching.explain {
         explain_banding(&params);
     }
-    let read = params.read.clone();
     let pipeline = Pipeline::new(params)?;
     let progress = Bar::new(input.quiet);
     let analysis = pipeline.run(sources, &progress);
     progress.finish();
-    check_fields(input, &read, &analysis, sources)?;
+    check_fields(input, &analysis, sources)?;
     report_problems(&analysis, input.strict)?;
     if !input.quiet {
         summary(&analysis, job, started.elapsed().as_secs_f64());
@@ -167,48 +166,15 @@ fn report_problems(analysis: &Analysis, strict: bool) -> Result<(), Failure> {
 
 /// A JSON field the user relies on that no record has is a mistake in the flags: say so
 /// once, with the fields the first record does have, instead of skipping every record.
-fn check_fields(
-    input: &InputArgs,
-    read: &ReadParams,
-    analysis: &Analysis,
-    sources: &Sources,
-) -> Result<(), Failure> {
-    let f = analysis.stats.fields;
-    if f.records == 0 {
-        return Ok(());
+fn check_fields(input: &InputArgs, analysis: &Analysis, sources: &Sources) -> Result<(), Failure> {
+    match sources.missing_field(
+        analysis.stats.fields,
+        input.id_field.is_some(),
+        input.title_field.is_some(),
+    ) {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
     }
-    let missing = if f.text == 0 {
-        Some(("text", read.text_field.as_str()))
-    } else if input.id_field.is_some() && f.id == 0 {
-        Some(("id", read.id_field.as_str()))
-    } else if f.title == 0 {
-        input.title_field.as_deref().map(|t| ("title", t))
-    } else {
-        None
-    };
-    let Some((what, field)) = missing else {
-        return Ok(());
-    };
-    let seen = match sources.first_record_fields() {
-        Some((origin, fields)) => format!(
-            "; the first record ({origin}) has: {}",
-            fields
-                .iter()
-                .map(|f| format!("{f:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        None => String::new(),
-    };
-    Err(Failure::new(format!(
-        "none of the {} has the {what} field {field:?}{seen}; name the right one with \
-         --{what}-field",
-        count(
-            f.records as usize,
-            "JSON Lines record",
-            "JSON Lines records"
-        )
-    )))
 }
 
 /// Labels that match no document make every score meaningless: refuse. Labels that match
