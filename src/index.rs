@@ -486,12 +486,21 @@ impl Index {
                 )
                 .optional()
                 .map_err(|e| store_error(&self.dir, e))?;
+            let fingerprint = Fingerprint::of(self.pipeline.params());
+            let json = serde_json::to_string(&fingerprint.0).expect("strings serialize");
             if have.is_none() {
-                let fingerprint = Fingerprint::of(self.pipeline.params());
-                let json = serde_json::to_string(&fingerprint.0).expect("strings serialize");
                 tx.execute(
                     "INSERT INTO meta(key, value) VALUES ('format_version', ?1), ('parameters', ?2), ('batches', '0')",
                     params![FORMAT_VERSION.to_string(), json],
+                )
+                .map_err(|e| store_error(&self.dir, e))?;
+            } else if is_empty(&tx).map_err(|e| store_error(&self.dir, e))? {
+                // No document yet (the first add failed, say, on a wrong --text-field): no
+                // signature to stay comparable with, so the index takes this run's
+                // parameters instead of holding the failed run's.
+                tx.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'parameters'",
+                    params![json],
                 )
                 .map_err(|e| store_error(&self.dir, e))?;
             }
@@ -540,7 +549,7 @@ impl Index {
                 ),
             ));
         }
-        if !params {
+        if !params || is_empty(&self.conn).map_err(|e| self.err(e))? {
             return Ok(());
         }
         let ours = Fingerprint::of(self.pipeline.params());
@@ -1150,6 +1159,11 @@ fn add_chunk(
         }
     }
     Ok(())
+}
+
+/// True when the index holds no document (skipped ones count: they take their ids).
+fn is_empty(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM docs)", [], |r| r.get(0))
 }
 
 /// A band key's earliest indexed documents ([`BAND_QUERY`]).

@@ -436,13 +436,20 @@ mod fields {
             serde_json::from_str::<serde_json::Value>(&out).unwrap()["documents"],
             0
         );
-        // The right flags then add every document under its own id.
-        let (code, out, err) = run(&["index", "add", s(&idx), s(&input), "-q"]);
+        // The right flags then add every document under its own id; the refused runs left
+        // no parameters behind (an index without documents takes the next add's).
+        let (code, out, err) = run(&["index", "add", s(&idx), s(&input), "-q", "--ngram", "4"]);
         assert_eq!(code, 0, "{err}");
         let records = json_lines(&out);
         assert_eq!(records.len(), 50);
         assert!(records.iter().all(|r| r["status"] != "skipped"), "{out}");
-        let (code, out, err) = run(&["index", "query", s(&idx), s(&own)]);
+        let (code, _, err) = run(&["index", "add", s(&idx), s(&input), "-q"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("ngram: the index has 4, this run has 5"),
+            "{err}"
+        );
+        let (code, out, err) = run(&["index", "query", s(&idx), s(&own), "--ngram", "4"]);
         assert_eq!(code, 2, "{err}");
         assert!(out.is_empty());
         assert!(err.contains("text field \"text\""), "{err}");
