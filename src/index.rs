@@ -389,6 +389,16 @@ impl Index {
             return Err(Error::params("the index compares pages by Jaccard"));
         }
         let pipeline = Pipeline::new(params)?;
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!(
+                    "{}: not a directory (an index is a directory, which `samestory index add` \
+                     creates)",
+                    dir.display()
+                ),
+            ));
+        }
         let file = dir.join(FILE);
         let conn = match access {
             Access::Read => {

@@ -460,6 +460,21 @@ fn incomparable_parameters_and_newer_formats_are_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no index here"));
+    // A file where the index directory should be: named as such, and left as it was.
+    let file = dir.path().join("file");
+    std::fs::write(&file, "not an index").unwrap();
+    for command in ["add", "stats"] {
+        let mut cmd = bin();
+        cmd.args(["index", command]).arg(&file);
+        if command == "add" {
+            cmd.arg(&a);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("file: not a directory"), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "not an index");
 }
 
 #[test]
