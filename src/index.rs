@@ -598,12 +598,14 @@ impl Index {
     /// input document, in input order.
     ///
     /// The batch is one transaction, worked through in chunks of [`ADD_CHUNK`] documents so
-    /// that memory follows the chunk, not the batch: each chunk is signed, its band keys
-    /// looked up in the index (earlier chunks included, as the transaction sees its own
-    /// rows) once, in key order, and the indexed documents they hit loaded once; the
-    /// decisions are then taken in memory in arrival order ([`cluster::decide`]), and the
-    /// chunk's rows written in key order. A chunk decides exactly as a batch of its own
-    /// would, so the batch decides as `dedup --keep first` does.
+    /// that memory follows the chunk, not the batch. A chunk's documents are decided piece
+    /// by piece as the pipeline signs them (deciding overlaps signing): each piece's band
+    /// keys looked up in the index (earlier chunks included, as the transaction sees its
+    /// own rows) once, in key order, the indexed documents they hit loaded once, and the
+    /// decisions taken in memory in arrival order ([`cluster::decide`]) against the index
+    /// and the chunk's earlier pieces. The chunk's rows are written once, when it is full,
+    /// bands in key order. A chunk decides exactly as a batch of its own would, so the
+    /// batch decides as `dedup --keep first` does.
     pub fn add_batch(
         &mut self,
         sources: &Sources,
@@ -645,28 +647,35 @@ impl Index {
         let hasher = self.pipeline.hasher();
         let size = self.chunk;
         let tally = FieldTally::default();
-        let mut pending: Vec<Doc> = Vec::new();
+        let mut open = Open::new(&tx, hasher).map_err(e)?;
         let mut failed: Option<Error> = None;
-        self.pipeline
-            .sign_each(sources, progress, &tally, &mut |signed| {
-                if failed.is_some() {
-                    return;
-                }
-                pending.extend(signed);
-                while pending.len() >= size && failed.is_none() {
-                    let rest = pending.split_off(size);
-                    let chunk = std::mem::replace(&mut pending, rest);
-                    if let Err(err) = add_chunk(&tx, chunk, &mut state, &params, hasher, &dir) {
-                        failed = Some(err);
+        {
+            // Each piece is decided as it comes, on this thread, while the pipeline signs
+            // the next; the chunk is written when full.
+            let mut take = |mut signed: Vec<Doc>| -> Result<()> {
+                while !signed.is_empty() {
+                    let room = size - open.documents;
+                    let rest = signed.split_off(room.min(signed.len()));
+                    decide_piece(&tx, signed, &mut state, &mut open, &params, &dir)?;
+                    if open.documents >= size {
+                        let next = Open::new(&tx, hasher).map_err(e)?;
+                        flush(&tx, std::mem::replace(&mut open, next), &mut state, &dir)?;
                     }
+                    signed = rest;
                 }
-            });
+                Ok(())
+            };
+            self.pipeline
+                .sign_each(sources, progress, &tally, &mut |signed| {
+                    if failed.is_none() {
+                        failed = take(signed).err();
+                    }
+                });
+        }
         if let Some(err) = failed {
             return Err(err);
         }
-        if !pending.is_empty() {
-            add_chunk(&tx, pending, &mut state, &params, hasher, &dir)?;
-        }
+        flush(&tx, open, &mut state, &dir)?;
         let (id, title) = self.named;
         if let Some(err) = sources.missing_field(tally.counts(), id, title) {
             // A mistake in the flags: the transaction is dropped, nothing is written.
@@ -895,19 +904,52 @@ struct BatchState {
     written: bool,
 }
 
-/// Decide and write one chunk of a batch's documents (see [`Index::add_batch`]).
-fn add_chunk(
+/// The chunk being decided: documents decided but not yet written, and what later
+/// documents of the chunk must see that the store does not hold yet. Its documents arrive
+/// in pieces (as the pipeline signs them), so deciding overlaps signing; its rows are
+/// written once, when the chunk is full ([`flush`]).
+struct Open<'t> {
+    /// Indexed documents loaded, and the chunk's own documents.
+    store: Loader<'t>,
+    /// Exact-copy key → its leader (indexed, or the chunk's).
+    leaders: AHashMap<u128, u64>,
+    /// Band key → the chunk's documents in it, in arrival order.
+    buckets: AHashMap<u64, Vec<u64>>,
+    rows: Vec<DocRow>,
+    sets: Vec<(u64, u128, Vec<u8>)>,
+    bands: Vec<(u64, u64)>,
+    /// Documents of the chunk so far, skipped ones included.
+    documents: usize,
+}
+
+impl<'t> Open<'t> {
+    fn new(conn: &'t Connection, hasher: &'t MinHasher) -> rusqlite::Result<Open<'t>> {
+        Ok(Open {
+            store: Loader::new(conn, hasher)?,
+            leaders: AHashMap::new(),
+            buckets: AHashMap::new(),
+            rows: Vec::new(),
+            sets: Vec::new(),
+            bands: Vec::new(),
+            documents: 0,
+        })
+    }
+}
+
+/// Decide a piece of the open chunk's documents (see [`Index::add_batch`]): the store is
+/// as it was when the chunk opened, and the chunk's earlier documents are in `open`.
+fn decide_piece(
     tx: &rusqlite::Transaction<'_>,
     mut docs: Vec<Doc>,
     state: &mut BatchState,
+    open: &mut Open<'_>,
     params: &Params,
-    hasher: &MinHasher,
     dir: &Path,
 ) -> Result<()> {
+    open.documents += docs.len();
     let lsh = params.lsh_params();
     let floor = prefilter_floor(params);
     let e = |e: rusqlite::Error| store_error(dir, e);
-    let batch = state.batch;
     // Repeated ids, across the chunks of the batch ([`crate::pipeline::skip_repeated_ids`]).
     for d in &mut docs {
         match state.first_of_id.get(&d.id) {
@@ -922,7 +964,7 @@ fn add_chunk(
     let records = &mut state.records;
     // What the index already holds that this batch needs: ids, exact copies, buckets.
     let mut taken: AHashMap<usize, String> = AHashMap::new();
-    let mut leaders: AHashMap<u128, u64> = AHashMap::new();
+    let leaders = &mut open.leaders;
     let mut keys: Vec<Vec<u64>> = vec![Vec::new(); docs.len()];
     {
         let mut find_id = tx
@@ -973,16 +1015,16 @@ fn add_chunk(
     hit.extend(leaders.values().copied());
     hit.sort_unstable();
     hit.dedup();
-    let mut store = Loader::new(tx, hasher).map_err(e)?;
+    let store = &mut open.store;
     for &x in &hit {
         store.load(x).map_err(e)?;
     }
 
     // Decide in arrival order, in memory.
-    let mut rows: Vec<DocRow> = Vec::new();
-    let mut sets: Vec<(u64, u128, Vec<u8>)> = Vec::new();
-    let mut new_bands: Vec<(u64, u64)> = Vec::new();
-    let mut batch_buckets: AHashMap<u64, Vec<u64>> = AHashMap::new();
+    let rows = &mut open.rows;
+    let sets = &mut open.sets;
+    let new_bands = &mut open.bands;
+    let batch_buckets = &mut open.buckets;
     for (i, d) in docs.iter_mut().enumerate() {
         // Repeated within the batch (the pipeline's rule): reported, not recorded.
         if matches!(d.skipped, Some(SkipReason::RepeatedId(_))) {
@@ -1117,15 +1159,32 @@ fn add_chunk(
         }
         records.push(record);
     }
-    drop(store);
     state.next_doc = next_doc;
     state.next_story = next_story;
+    Ok(())
+}
+
+/// Write the open chunk's rows: documents and sets in document order, bands in key order.
+fn flush(
+    tx: &rusqlite::Transaction<'_>,
+    open: Open<'_>,
+    state: &mut BatchState,
+    dir: &Path,
+) -> Result<()> {
+    let e = |e: rusqlite::Error| store_error(dir, e);
+    let Open {
+        store,
+        rows,
+        sets,
+        bands: mut new_bands,
+        ..
+    } = open;
+    drop(store);
     if rows.is_empty() {
         return Ok(());
     }
     state.written = true;
-
-    // Write: documents and sets in document order, bands in key order.
+    let batch = state.batch;
     {
         let mut insert_doc = tx
             .prepare(
