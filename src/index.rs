@@ -28,6 +28,40 @@
 //! document: id, status, story, kept page, score, title, origin, batch), `sets` (for each
 //! banded document: its exact-copy key and shingle set, for exact verification; its
 //! signature is a function of the set, recomputed when needed) and `bands` (band key → document, the LSH buckets).
+//!
+//! # Example
+//!
+//! An embedding program adds documents it holds in memory and asks about new ones:
+//!
+//! ```
+//! use samestory::index::{Access, Index};
+//! use samestory::params::Params;
+//! use samestory::pipeline::NoProgress;
+//! use samestory::read::Sources;
+//!
+//! # fn main() -> samestory::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let story = "The minister said on Tuesday that the visit was aimed at showing the \
+//!     determination of the two countries to strengthen their ties, and he added that it \
+//!     would be the first of many such trips in the coming year.";
+//! let line = |id: &str, text: &str| serde_json::json!({ "id": id, "text": text }).to_string();
+//! let batch = format!("{}\n{}\n", line("a", story), line("b", &format!("{story} More.")));
+//! let read = Params::dedup().read;
+//! let sources = Sources::from_memory([("hour1.jsonl".to_string(), batch.into_bytes())], &read)?;
+//!
+//! let mut index = Index::open(dir.path(), Params::dedup(), Access::Write)?;
+//! let added = index.add_batch(&sources, &NoProgress)?;
+//! assert_eq!((added[0].status, added[1].status), ("kept", "duplicate"));
+//! assert_eq!(added[1].story, added[0].story);
+//!
+//! // Read-only, and allowed while another process adds.
+//! let mut reader = Index::open(dir.path(), Params::dedup(), Access::Read)?;
+//! let ask = Sources::from_memory([("q.jsonl".to_string(), line("q", story).into_bytes())], &read)?;
+//! let found = reader.query(&ask, 5, &NoProgress)?;
+//! assert_eq!(found[0].matches[0].id, "a");
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
