@@ -738,9 +738,7 @@ impl Index {
         progress: &dyn Progress,
     ) -> Result<Vec<QueryRecord>> {
         let tally = FieldTally::default();
-        let mut docs = Vec::new();
-        self.pipeline
-            .sign_each(sources, progress, &tally, &mut |signed| docs.extend(signed));
+        let (docs, _) = self.pipeline.sign_tallied(sources, progress, &tally);
         let (id, title) = self.named;
         if let Some(err) = sources.missing_field(tally.counts(), id, title) {
             return Err(err);
@@ -1207,13 +1205,11 @@ fn flush(
 ) -> Result<()> {
     let e = |e: rusqlite::Error| store_error(dir, e);
     let Open {
-        store,
         rows,
         sets,
         bands: mut new_bands,
         ..
     } = open;
-    drop(store);
     if rows.is_empty() {
         return Ok(());
     }

@@ -526,7 +526,8 @@ impl Pipeline {
         self.sign_tallied(sources, progress, &FieldTally::default())
     }
 
-    fn sign_tallied(
+    /// [`Pipeline::sign_all`], counting the JSON fields the records have into `tally`.
+    pub(crate) fn sign_tallied(
         &self,
         sources: &Sources,
         progress: &dyn Progress,

@@ -97,12 +97,12 @@ fn sqlite(dir: &std::path::Path, base: u64, batch: u64) {
     println!("sqlite base {base} batch {batch}: lookups {lookup:.3} s ({found} hits), inserts {insert:.3} s, commit+close {commit:.3} s, total {:.3} s, file {} MB", started.elapsed().as_secs_f64(), size >> 20);
 }
 
-fn lmdb(dir: &std::path::Path, base: u64, batch: u64) {
-    use heed::byteorder::BigEndian;
-    use heed::types::{U32, U64};
-    type K = U64<BigEndian>;
-    type V = U32<BigEndian>;
-    let path = dir.join("bands.lmdb");
+/// LMDB through heed. `flat`: one 12-byte key `(key, doc)` a row with no value (SQLite's
+/// layout); otherwise a `DUP_SORT | DUP_FIXED` database, key → sorted 4-byte documents.
+fn lmdb(dir: &std::path::Path, base: u64, batch: u64, flat: bool) {
+    use heed::types::Bytes;
+    let name = if flat { "lmdb-flat" } else { "lmdb" };
+    let path = dir.join(format!("bands-{name}"));
     std::fs::create_dir_all(&path).unwrap();
     let open = || unsafe {
         heed::EnvOpenOptions::new()
@@ -111,13 +111,34 @@ fn lmdb(dir: &std::path::Path, base: u64, batch: u64) {
             .open(&path)
             .unwrap()
     };
+    let flags = if flat {
+        heed::DatabaseFlags::empty()
+    } else {
+        heed::DatabaseFlags::DUP_SORT | heed::DatabaseFlags::DUP_FIXED
+    };
     let db_of = |env: &heed::Env, wtxn: &mut heed::RwTxn| {
         env.database_options()
-            .types::<K, V>()
-            .flags(heed::DatabaseFlags::DUP_SORT | heed::DatabaseFlags::DUP_FIXED)
+            .types::<Bytes, Bytes>()
+            .flags(flags)
             .name("bands")
             .create(wtxn)
             .unwrap()
+    };
+    // (key bytes, value bytes) of a row in this layout.
+    let encode = |k: u64, d: u32| -> (Vec<u8>, Vec<u8>) {
+        if flat {
+            let mut key = k.to_be_bytes().to_vec();
+            key.extend_from_slice(&d.to_be_bytes());
+            (key, Vec::new())
+        } else {
+            (k.to_be_bytes().to_vec(), d.to_be_bytes().to_vec())
+        }
+    };
+    let insert = |db: &heed::Database<Bytes, Bytes>, w: &mut heed::RwTxn, rows: &[(u64, u32)]| {
+        for &(k, d) in rows {
+            let (key, value) = encode(k, d);
+            db.put(w, &key, &value).unwrap();
+        }
     };
     {
         let env = open();
@@ -126,9 +147,7 @@ fn lmdb(dir: &std::path::Path, base: u64, batch: u64) {
             let to = (from + 50_000).min(base);
             let mut w = env.write_txn().unwrap();
             let db = db_of(&env, &mut w);
-            for (k, d) in rows(from, to) {
-                db.put(&mut w, &k, &d).unwrap();
-            }
+            insert(&db, &mut w, &rows(from, to));
             w.commit().unwrap();
             from = to;
         }
@@ -142,89 +161,25 @@ fn lmdb(dir: &std::path::Path, base: u64, batch: u64) {
     let t0 = Instant::now();
     let mut found = 0usize;
     for &(k, _) in &new {
-        if let Some(it) = db.get_duplicates(&w, &k).unwrap() {
-            found += it.take(65).count();
-        }
+        let key = k.to_be_bytes();
+        found += if flat {
+            db.prefix_iter(&w, &key[..]).unwrap().take(65).count()
+        } else {
+            db.get_duplicates(&w, &key[..])
+                .unwrap()
+                .map_or(0, |it| it.take(65).count())
+        };
     }
     let lookup = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
-    for &(k, d) in &new {
-        db.put(&mut w, &k, &d).unwrap();
-    }
+    insert(&db, &mut w, &new);
     let insert = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
     w.commit().unwrap();
     env.prepare_for_closing().wait();
     let commit = t0.elapsed().as_secs_f64();
     let size = std::fs::metadata(path.join("data.mdb")).unwrap().len();
-    println!("lmdb   base {base} batch {batch}: lookups {lookup:.3} s ({found} hits), inserts {insert:.3} s, commit+close {commit:.3} s, total {:.3} s, file {} MB", started.elapsed().as_secs_f64(), size >> 20);
-}
-
-fn lmdb_flat(dir: &std::path::Path, base: u64, batch: u64) {
-    use heed::types::{Bytes, Unit};
-    let path = dir.join("bands-flat.lmdb");
-    std::fs::create_dir_all(&path).unwrap();
-    let open = || unsafe {
-        heed::EnvOpenOptions::new()
-            .map_size(64 << 30)
-            .max_dbs(4)
-            .open(&path)
-            .unwrap()
-    };
-    let db_of = |env: &heed::Env, wtxn: &mut heed::RwTxn| {
-        env.database_options()
-            .types::<Bytes, Unit>()
-            .name("bands")
-            .create(wtxn)
-            .unwrap()
-    };
-    let row = |k: u64, d: u32| {
-        let mut b = [0u8; 12];
-        b[..8].copy_from_slice(&k.to_be_bytes());
-        b[8..].copy_from_slice(&d.to_be_bytes());
-        b
-    };
-    {
-        let env = open();
-        let mut from = 0;
-        while from < base {
-            let to = (from + 50_000).min(base);
-            let mut w = env.write_txn().unwrap();
-            let db = db_of(&env, &mut w);
-            for (k, d) in rows(from, to) {
-                db.put(&mut w, &row(k, d), &()).unwrap();
-            }
-            w.commit().unwrap();
-            from = to;
-        }
-        env.prepare_for_closing().wait();
-    }
-    let started = Instant::now();
-    let env = open();
-    let new = rows(base, base + batch);
-    let mut w = env.write_txn().unwrap();
-    let db = db_of(&env, &mut w);
-    let t0 = Instant::now();
-    let mut found = 0usize;
-    for &(k, _) in &new {
-        found += db
-            .prefix_iter(&w, &k.to_be_bytes()[..])
-            .unwrap()
-            .take(65)
-            .count();
-    }
-    let lookup = t0.elapsed().as_secs_f64();
-    let t0 = Instant::now();
-    for &(k, d) in &new {
-        db.put(&mut w, &row(k, d), &()).unwrap();
-    }
-    let insert = t0.elapsed().as_secs_f64();
-    let t0 = Instant::now();
-    w.commit().unwrap();
-    env.prepare_for_closing().wait();
-    let commit = t0.elapsed().as_secs_f64();
-    let size = std::fs::metadata(path.join("data.mdb")).unwrap().len();
-    println!("lmdb-flat base {base} batch {batch}: lookups {lookup:.3} s ({found} hits), inserts {insert:.3} s, commit+close {commit:.3} s, total {:.3} s, file {} MB", started.elapsed().as_secs_f64(), size >> 20);
+    println!("{name} base {base} batch {batch}: lookups {lookup:.3} s ({found} hits), inserts {insert:.3} s, commit+close {commit:.3} s, total {:.3} s, file {} MB", started.elapsed().as_secs_f64(), size >> 20);
 }
 
 fn main() {
@@ -238,9 +193,9 @@ fn main() {
         sqlite(&dir, base, batch);
     }
     if which == "both" || which == "lmdb" {
-        lmdb(&dir, base, batch);
+        lmdb(&dir, base, batch, false);
     }
     if which == "both" || which == "lmdb-flat" {
-        lmdb_flat(&dir, base, batch);
+        lmdb(&dir, base, batch, true);
     }
 }

@@ -87,6 +87,12 @@ impl InputArgs {
     pub fn inputs(&self) -> Vec<Input> {
         self.inputs.iter().map(|s| Input::parse(s)).collect()
     }
+
+    /// Whether the id and the title field were named: a named field that no record has is
+    /// an error ([`samestory::read::Sources::missing_field`]); an unnamed one falls back.
+    pub fn named_fields(&self) -> (bool, bool) {
+        (self.id_field.is_some(), self.title_field.is_some())
+    }
 }
 
 /// How pages are cleaned: every command that cleans.

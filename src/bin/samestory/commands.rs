@@ -316,10 +316,8 @@ pub fn index_add(dir: &Path, run: &RunArgs) -> Result<(), Failure> {
     let params = args::params(run, Params::dedup())?;
     let sources = report::open(&run.input, &params.read)?;
     let mut index = Index::open(dir, params, Access::Write)?;
-    index.named_fields(
-        run.input.id_field.is_some(),
-        run.input.title_field.is_some(),
-    );
+    let (id, title) = run.input.named_fields();
+    index.named_fields(id, title);
     let progress = Bar::new(run.input.quiet);
     let records = index.add_batch(&sources, &progress)?;
     progress.finish();
@@ -342,10 +340,8 @@ pub fn index_query(dir: &Path, run: &RunArgs, top: usize) -> Result<(), Failure>
     let params = args::params(run, Params::dedup())?;
     let sources = report::open(&run.input, &params.read)?;
     let mut index = Index::open(dir, params, Access::Read)?;
-    index.named_fields(
-        run.input.id_field.is_some(),
-        run.input.title_field.is_some(),
-    );
+    let (id, title) = run.input.named_fields();
+    index.named_fields(id, title);
     let progress = Bar::new(run.input.quiet);
     let records = index.query(&sources, top, &progress)?;
     progress.finish();
@@ -400,11 +396,8 @@ pub fn sign(run: &RunArgs, out: &Path, shard: &str, preset: PresetArg) -> Result
     progress.finish();
     // As in `dedup`: a field the flags name that no record of this shard has is a mistake,
     // refused before the manifest is written (no manifest: `group` reports the shard).
-    let named = (
-        run.input.id_field.is_some(),
-        run.input.title_field.is_some(),
-    );
-    if let Some(e) = failed.or_else(|| sources.missing_field(tally.counts(), named.0, named.1)) {
+    let (id, title) = run.input.named_fields();
+    if let Some(e) = failed.or_else(|| sources.missing_field(tally.counts(), id, title)) {
         writer.abandon();
         return Err(e.into());
     }

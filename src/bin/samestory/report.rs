@@ -167,11 +167,8 @@ fn report_problems(analysis: &Analysis, strict: bool) -> Result<(), Failure> {
 /// A JSON field the user relies on that no record has is a mistake in the flags: say so
 /// once, with the fields the first record does have, instead of skipping every record.
 fn check_fields(input: &InputArgs, analysis: &Analysis, sources: &Sources) -> Result<(), Failure> {
-    match sources.missing_field(
-        analysis.stats.fields,
-        input.id_field.is_some(),
-        input.title_field.is_some(),
-    ) {
+    let (id, title) = input.named_fields();
+    match sources.missing_field(analysis.stats.fields, id, title) {
         Some(e) => Err(e.into()),
         None => Ok(()),
     }
