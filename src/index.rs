@@ -81,9 +81,13 @@ use crate::read::{FieldTally, Sources};
 use crate::shingle::Shingles;
 use crate::verify::Measure;
 
+mod runs;
+use runs::Runs;
+
 /// The on-disk format this version writes. An index of a newer format is refused with a
-/// message saying so; older formats (none yet) would be read or migrated.
-pub const FORMAT_VERSION: u32 = 1;
+/// message saying so. Format 1 (band keys in one B-tree) is read as it is, and migrated to
+/// format 2 (band keys in sorted runs with filters) by the first `add`.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Bumped whenever tokenizing, shingling or signing changes what a page hashes to, so an
 /// index signed by an earlier version is refused rather than silently compared.
@@ -91,13 +95,6 @@ pub const SIGNATURE_VERSION: u32 = 1;
 
 /// Bumped whenever the cleaner keeps or drops different text for the same page.
 pub const CLEANING_VERSION: u32 = 1;
-
-/// A band key's earliest documents: one more than a giant bucket's bound
-/// ([`lsh::MAX_BUCKET_PAIRS`]), so that a giant bucket is recognised without reading it all.
-/// The limit is a constant, not a parameter: a bound LIMIT makes SQLite prepare the
-/// statement again at every execution.
-const BAND_QUERY: &str = "SELECT doc FROM bands WHERE key = ?1 ORDER BY doc LIMIT 65";
-const _: () = assert!(lsh::MAX_BUCKET_PAIRS + 1 == 65, "BAND_QUERY's LIMIT");
 
 /// The banded document with a given exact-copy key, if any (`add` and `query` alike).
 const CONTENT_QUERY: &str = "SELECT doc FROM sets WHERE content = ?1";
@@ -283,6 +280,10 @@ pub struct Index {
     chunk: usize,
     /// The JSON fields the user named beside the text field: (id, title).
     named: (bool, bool),
+    /// A format-1 index opened to read (its bands in one B-tree).
+    legacy: bool,
+    /// The runs a query loaded, by the newest run's number: later queries reuse them.
+    runs: Option<(i64, Runs)>,
 }
 
 const STATUS_KEPT: i64 = 0;
@@ -463,9 +464,12 @@ impl Index {
             pipeline,
             chunk: ADD_CHUNK,
             named: (false, false),
+            legacy: false,
+            runs: None,
         };
         index.setup(access)?;
         index.check_compatible(check)?;
+        index.legacy = index.meta("format_version")?.as_deref() == Some("1");
         Ok(index)
     }
 
@@ -515,12 +519,9 @@ impl Index {
                      doc INTEGER PRIMARY KEY,
                      content BLOB NOT NULL,
                      shingles BLOB NOT NULL);
-                 CREATE INDEX IF NOT EXISTS sets_content ON sets(content);
-                 CREATE TABLE IF NOT EXISTS bands(
-                     key INTEGER NOT NULL,
-                     doc INTEGER NOT NULL,
-                     PRIMARY KEY(key, doc)) WITHOUT ROWID;",
+                 CREATE INDEX IF NOT EXISTS sets_content ON sets(content);",
             )
+            .and_then(|()| tx.execute_batch(runs::SCHEMA))
             .map_err(|e| store_error(&self.dir, e))?;
             let have: Option<String> = tx
                 .query_row(
@@ -538,7 +539,21 @@ impl Index {
                     params![FORMAT_VERSION.to_string(), json],
                 )
                 .map_err(|e| store_error(&self.dir, e))?;
-            } else if is_empty(&tx).map_err(|e| store_error(&self.dir, e))? {
+            } else if have.as_deref() == Some("1") {
+                // Format 1: its band B-tree becomes one run.
+                let documents: i64 = tx
+                    .query_row("SELECT COUNT(*) FROM docs", [], |r| r.get(0))
+                    .map_err(|e| store_error(&self.dir, e))?;
+                runs::migrate_from_v1(&tx, documents as u64, ADD_CHUNK)
+                    .and_then(|()| {
+                        tx.execute(
+                            "UPDATE meta SET value = ?1 WHERE key = 'format_version'",
+                            [FORMAT_VERSION.to_string()],
+                        )
+                    })
+                    .map_err(|e| store_error(&self.dir, e))?;
+            }
+            if have.is_some() && is_empty(&tx).map_err(|e| store_error(&self.dir, e))? {
                 // No document yet (the first add failed, say, on a wrong --text-field): no
                 // signature to stay comparable with, so the index takes this run's
                 // parameters instead of holding the failed run's.
@@ -682,6 +697,7 @@ impl Index {
         let size = self.chunk;
         let tally = FieldTally::default();
         let mut open = Open::new(&tx, hasher).map_err(e)?;
+        let mut runs = Runs::load(&tx, false).map_err(e)?;
         let mut failed: Option<Error> = None;
         {
             // Each piece is decided as it comes, on this thread, while the pipeline signs
@@ -690,10 +706,11 @@ impl Index {
                 while !signed.is_empty() {
                     let room = size - open.documents;
                     let rest = signed.split_off(room.min(signed.len()));
-                    decide_piece(&tx, signed, &mut state, &mut open, &params, &dir)?;
+                    decide_piece(&tx, signed, &mut state, &mut open, &runs, &params, &dir)?;
                     if open.documents >= size {
                         let next = Open::new(&tx, hasher).map_err(e)?;
-                        flush(&tx, std::mem::replace(&mut open, next), &mut state, &dir)?;
+                        let full = std::mem::replace(&mut open, next);
+                        flush(&tx, full, &mut runs, &mut state, &dir)?;
                     }
                     signed = rest;
                 }
@@ -709,7 +726,7 @@ impl Index {
         if let Some(err) = failed {
             return Err(err);
         }
-        flush(&tx, open, &mut state, &dir)?;
+        flush(&tx, open, &mut runs, &mut state, &dir)?;
         let (id, title) = self.named;
         if let Some(err) = sources.missing_field(tally.counts(), id, title) {
             // A mistake in the flags: the transaction is dropped, nothing is written.
@@ -720,6 +737,7 @@ impl Index {
             // after it committed): the index is left exactly as it was, batch count too.
             return Ok(state.records);
         }
+        runs.compact(&tx).map_err(e)?;
         tx.execute(
             "UPDATE meta SET value = ?1 WHERE key = 'batches'",
             [batch.to_string()],
@@ -747,9 +765,22 @@ impl Index {
         let lsh = params.lsh_params();
         let dir = self.dir.clone();
         let e = |e: rusqlite::Error| store_error(&dir, e);
+        let legacy = self.legacy;
+        let mut cached = self.runs.take();
         let tx = self.conn.transaction().map_err(e)?;
+        // The runs as this snapshot has them: the ones loaded for an earlier query while no
+        // batch has committed since (every commit that changes runs makes a new number).
+        let stamp: i64 = if legacy {
+            0
+        } else {
+            tx.query_row("SELECT COALESCE(MAX(run), 0) FROM runs", [], |r| r.get(0))
+                .map_err(e)?
+        };
+        if cached.as_ref().is_none_or(|c| c.0 != stamp) {
+            cached = Some((stamp, Runs::load(&tx, legacy).map_err(e)?));
+        }
+        let runs = &cached.as_ref().expect("loaded").1;
         let mut find_content = tx.prepare(CONTENT_QUERY).map_err(e)?;
-        let mut find_band = tx.prepare(BAND_QUERY).map_err(e)?;
         let mut load = tx
             .prepare("SELECT shingles FROM sets WHERE doc = ?1")
             .map_err(e)?;
@@ -776,10 +807,11 @@ impl Index {
             if let Some(leader) = leader {
                 scored.push((1.0, leader as u64));
             }
+            let keys: Vec<u64> = (0..lsh.bands)
+                .map(|b| lsh::band_key(sig, b, &lsh))
+                .collect();
             let mut candidates: Vec<u64> = Vec::new();
-            for b in 0..lsh.bands {
-                let key = lsh::band_key(sig, b, &lsh);
-                let mut bucket = earliest(&mut find_band, key).map_err(e)?;
+            for (_, mut bucket) in runs.earliest(&tx, &keys).map_err(e)? {
                 if bucket.len() > lsh::MAX_BUCKET_PAIRS {
                     bucket.truncate(lsh::GIANT_HEADS);
                 }
@@ -811,6 +843,9 @@ impl Index {
             }
             out.push(record);
         }
+        drop((find_content, load, about));
+        drop(tx);
+        self.runs = cached;
         Ok(out)
     }
 
@@ -975,6 +1010,7 @@ fn decide_piece(
     mut docs: Vec<Doc>,
     state: &mut BatchState,
     open: &mut Open<'_>,
+    runs: &Runs,
     params: &Params,
     dir: &Path,
 ) -> Result<()> {
@@ -1032,17 +1068,8 @@ fn decide_piece(
     let mut wanted: Vec<u64> = keys.iter().flatten().copied().collect();
     wanted.sort_unstable();
     wanted.dedup();
-    // Each key's earliest indexed documents ([`BAND_QUERY`]).
-    let mut buckets: AHashMap<u64, Vec<u64>> = AHashMap::new();
-    {
-        let mut find_band = tx.prepare(BAND_QUERY).map_err(e)?;
-        for &key in &wanted {
-            let bucket = earliest(&mut find_band, key).map_err(e)?;
-            if !bucket.is_empty() {
-                buckets.insert(key, bucket);
-            }
-        }
-    }
+    // Each key's earliest indexed documents.
+    let buckets = runs.earliest(tx, &wanted).map_err(e)?;
     let mut hit: Vec<u64> = buckets.values().flatten().copied().collect();
     hit.extend(leaders.values().copied());
     hit.sort_unstable();
@@ -1200,6 +1227,7 @@ fn decide_piece(
 fn flush(
     tx: &rusqlite::Transaction<'_>,
     open: Open<'_>,
+    runs: &mut Runs,
     state: &mut BatchState,
     dir: &Path,
 ) -> Result<()> {
@@ -1248,14 +1276,7 @@ fn flush(
                 .map_err(e)?;
         }
         new_bands.sort_unstable_by_key(|&(key, doc)| (key as i64, doc));
-        let mut insert_band = tx
-            .prepare("INSERT OR IGNORE INTO bands(key, doc) VALUES (?1, ?2)")
-            .map_err(e)?;
-        for &(key, doc) in &new_bands {
-            insert_band
-                .execute(params![key as i64, doc as i64])
-                .map_err(e)?;
-        }
+        runs.append(tx, &new_bands).map_err(e)?;
     }
     Ok(())
 }
@@ -1263,13 +1284,6 @@ fn flush(
 /// True when the index holds no document (skipped ones count: they take their ids).
 fn is_empty(conn: &Connection) -> rusqlite::Result<bool> {
     conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM docs)", [], |r| r.get(0))
-}
-
-/// A band key's earliest indexed documents ([`BAND_QUERY`]).
-fn earliest(find_band: &mut rusqlite::Statement<'_>, key: u64) -> rusqlite::Result<Vec<u64>> {
-    find_band
-        .query_map([key as i64], |r| r.get::<_, i64>(0).map(|d| d as u64))?
-        .collect()
 }
 
 fn skipped_record(d: &Doc) -> AddRecord {

@@ -499,6 +499,95 @@ fn the_index_cli_prints_one_line_per_input_document() {
     let stats = bin().args(["index", "stats"]).arg(&index).output().unwrap();
     let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
     assert_eq!(stats["documents"], lines.len());
-    assert_eq!(stats["format_version"], 1);
+    assert_eq!(stats["format_version"], 2);
     assert_eq!(stats["parameters"]["ngram"], "5");
+}
+
+/// Rewrite a format-2 index as format 1 wrote it: every (band key, document) pair a row of
+/// one `bands` B-tree, no runs. The pairs are read from the runs' blocks (12 bytes each:
+/// key, then document, little-endian).
+fn downgrade_to_format_1(index: &Path) {
+    let conn = rusqlite::Connection::open(index.join("index.sqlite")).unwrap();
+    let blocks: Vec<Vec<u8>> = conn
+        .prepare("SELECT pairs FROM run_blocks")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    conn.execute_batch(
+        "DROP TABLE runs; DROP TABLE run_blocks; DROP TABLE run_filters;
+         CREATE TABLE bands(key INTEGER NOT NULL, doc INTEGER NOT NULL,
+                            PRIMARY KEY(key, doc)) WITHOUT ROWID;
+         UPDATE meta SET value = '1' WHERE key = 'format_version';",
+    )
+    .unwrap();
+    for pair in blocks.iter().flat_map(|b| b.chunks_exact(12)) {
+        let key = i64::from_le_bytes(pair[..8].try_into().unwrap());
+        let doc = u32::from_le_bytes(pair[8..].try_into().unwrap());
+        conn.execute(
+            "INSERT INTO bands(key, doc) VALUES (?1, ?2)",
+            [key, doc as i64],
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_format_1_index_is_read_as_it_is_and_migrated_by_the_next_add() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = corpus(21, 40);
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    write_lines(&a, first);
+    write_lines(&b, second);
+    // The same two batches into an index that stays format 2, and one made format 1
+    // between them.
+    let (current, old) = (dir.path().join("current"), dir.path().join("old"));
+    for index in [&current, &old] {
+        assert!(run_add(index, &a).status.success());
+    }
+    downgrade_to_format_1(&old);
+    let query = |index: &Path| {
+        let out = bin()
+            .args(["index", "query", "-q", "--no-clean"])
+            .arg(index)
+            .arg(&b)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    // Read as it is: a query finds what it finds in format 2, and changes nothing.
+    assert_eq!(query(&old), query(&current));
+    assert_eq!(
+        Index::inspect(&old)
+            .unwrap()
+            .stats()
+            .unwrap()
+            .format_version,
+        1
+    );
+    // The next add migrates, and decides as an index that never was format 1.
+    let added_current = run_add(&current, &b);
+    let added_old = run_add(&old, &b);
+    assert!(
+        added_old.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added_old.stderr)
+    );
+    assert_eq!(added_old.stdout, added_current.stdout);
+    assert_eq!(state(&old), state(&current));
+    assert_eq!(
+        Index::inspect(&old)
+            .unwrap()
+            .stats()
+            .unwrap()
+            .format_version,
+        2
+    );
 }

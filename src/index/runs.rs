@@ -1,0 +1,637 @@
+//! The index's LSH buckets on disk: band keys in sorted runs of blocks, with filters.
+//!
+//! Format 1 kept every (band key, document) pair as a row of one B-tree keyed by band key.
+//! Band keys are random, so a batch of 10k documents (320k pairs) put a row or two into
+//! nearly every leaf: the write-ahead log wrote each dirty leaf twice (log, checkpoint),
+//! and that with 320k single-row inserts and lookups was most of an `add` (`docs/index.md`).
+//!
+//! So each chunk of an `add` writes its pairs as a *run*: sorted by key, cut into blocks of
+//! about [`BLOCK_PAIRS`] pairs (one row, one blob, each), under row ids that no earlier run
+//! uses, so the run is appended and no earlier page is touched. Each run has a directory of
+//! its blocks' key ranges and binary fuse filters of its keys (the `xorf` crate: about
+//! 9 bits a key, under 0.4% false positives), held in memory, so a lookup reads only the
+//! blocks of runs that may hold the key. Runs are merged tier by tier, [`FANOUT`] runs of
+//! one level into one run of the next, so a lookup probes at most `FANOUT - 1` runs a level
+//! and a pair is rewritten once a level, not once a batch.
+//!
+//! A run keeps at most [`BUCKET_ROWS`] documents a key (the earliest): a lookup never
+//! returns more (a giant bucket is recognised by its 65th member).
+//!
+//! Everything lives in the store's tables (`runs`, `run_blocks`, `run_filters`), so a
+//! batch's runs and merges commit or vanish with the rest of the batch.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use ahash::AHashMap;
+use rusqlite::{Connection, params};
+use xorf::{BinaryFuse8, BinaryFuse8Ref, DmaSerializable, Filter, FilterRef};
+
+use crate::lsh;
+
+/// Runs of one level merged into one run of the next.
+pub(super) const FANOUT: usize = 16;
+
+/// The most documents a band key's lookup returns: one more than a giant bucket's bound
+/// ([`lsh::MAX_BUCKET_PAIRS`]), so that a giant bucket is recognised without reading it all.
+pub(super) const BUCKET_ROWS: usize = 65;
+const _: () = assert!(lsh::MAX_BUCKET_PAIRS + 1 == BUCKET_ROWS);
+
+/// Pairs a block holds before it is closed at the next key (a key's pairs never straddle
+/// two blocks): about 6 KB.
+const BLOCK_PAIRS: usize = 512;
+
+/// Distinct keys a filter covers before the next block starts a new one: bounds the
+/// memory a filter's construction takes when large runs merge.
+const FILTER_KEYS: usize = 1 << 20;
+
+/// A pair on disk: the key (8 bytes) and the document (4 bytes), little-endian.
+const PAIR: usize = 12;
+
+/// Row ids of a run's blocks and filters: the run's number, shifted.
+const RUN_SHIFT: u32 = 24;
+
+/// A format-1 index's lookup (one B-tree keyed by band key), read without migrating.
+const LEGACY_QUERY: &str = "SELECT doc FROM bands WHERE key = ?1 ORDER BY doc LIMIT 65";
+
+/// The tables of format 2 (created when missing).
+pub(super) const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS runs(
+        run INTEGER PRIMARY KEY,
+        level INTEGER NOT NULL,
+        first_doc INTEGER NOT NULL,
+        directory BLOB NOT NULL);
+    CREATE TABLE IF NOT EXISTS run_blocks(id INTEGER PRIMARY KEY, pairs BLOB NOT NULL);
+    CREATE TABLE IF NOT EXISTS run_filters(
+        id INTEGER PRIMARY KEY,
+        first_key INTEGER NOT NULL,
+        filter BLOB);";
+
+/// One run: its number, level, first document, its blocks' key ranges, and its filters
+/// (each from its first key; none when construction failed: every lookup then reads).
+struct Run {
+    id: i64,
+    level: u32,
+    first_doc: i64,
+    blocks: Vec<(i64, i64)>,
+    filters: Vec<(i64, Option<Vec<u8>>)>,
+}
+
+impl Run {
+    /// The block that would hold `key`, if any block's range covers it.
+    fn block_of(&self, key: i64) -> Option<usize> {
+        let at = self.blocks.partition_point(|&(first, _)| first <= key);
+        (at > 0 && key <= self.blocks[at - 1].1).then(|| at - 1)
+    }
+
+    /// The run's filters, ready to probe: each from its first key.
+    fn probes(&self) -> Vec<(i64, Option<BinaryFuse8Ref<'_>>)> {
+        self.filters
+            .iter()
+            .map(|(first, bytes)| {
+                let filter = bytes.as_ref().map(|bytes| {
+                    let (descriptor, fingerprints) = bytes.split_at(BinaryFuse8::DESCRIPTOR_LEN);
+                    BinaryFuse8Ref::from_dma(descriptor, fingerprints)
+                });
+                (*first, filter)
+            })
+            .collect()
+    }
+
+    fn row_ids(&self) -> (i64, i64) {
+        let base = self.id << RUN_SHIFT;
+        (base, base + (1 << RUN_SHIFT) - 1)
+    }
+}
+
+/// Whether the run whose filters are `probes` may hold `key` (false positives under 0.4%).
+fn may_hold(probes: &[(i64, Option<BinaryFuse8Ref<'_>>)], key: i64) -> bool {
+    let at = match probes {
+        [(first, _)] => usize::from(*first <= key),
+        _ => probes.partition_point(|&(first, _)| first <= key),
+    };
+    at > 0
+        && probes[at - 1]
+            .1
+            .as_ref()
+            .is_none_or(|f| f.contains(&(key as u64)))
+}
+
+/// Add `key`'s documents in block `pairs` to its bucket in `found`, up to [`BUCKET_ROWS`].
+fn take_docs(found: &mut AHashMap<u64, Vec<u64>>, pairs: &[u8], key: i64) {
+    let n = pairs.len() / PAIR;
+    let start = partition(n, |i| i64_at(pairs, i * PAIR) < key);
+    let mut docs = (start..n)
+        .take_while(|&i| i64_at(pairs, i * PAIR) == key)
+        .map(|i| u32_at(pairs, i * PAIR + 8) as u64)
+        .peekable();
+    if docs.peek().is_some() {
+        let bucket = found.entry(key as u64).or_default();
+        let room = BUCKET_ROWS - bucket.len();
+        bucket.extend(docs.take(room));
+    }
+}
+
+/// The runs of an index, oldest documents first.
+pub(super) struct Runs {
+    runs: Vec<Run>,
+    next_id: i64,
+    /// A format-1 index opened to read: one B-tree, no runs.
+    legacy: bool,
+}
+
+impl Runs {
+    /// The runs of the index behind `conn`, directories and filters loaded.
+    pub(super) fn load(conn: &Connection, legacy: bool) -> rusqlite::Result<Runs> {
+        if legacy {
+            return Ok(Runs {
+                runs: Vec::new(),
+                next_id: 1,
+                legacy,
+            });
+        }
+        let mut runs = conn
+            .prepare("SELECT run, level, first_doc, directory FROM runs ORDER BY first_doc")?
+            .query_map([], |r| {
+                let directory: Vec<u8> = r.get(3)?;
+                Ok(Run {
+                    id: r.get(0)?,
+                    level: r.get(1)?,
+                    first_doc: r.get(2)?,
+                    blocks: directory
+                        .chunks_exact(16)
+                        .map(|c| (i64_at(c, 0), i64_at(c, 8)))
+                        .collect(),
+                    filters: Vec::new(),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<Run>>>()?;
+        let mut filters = conn.prepare(
+            "SELECT first_key, filter FROM run_filters WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+        )?;
+        for run in &mut runs {
+            let (low, high) = run.row_ids();
+            run.filters = filters
+                .query_map([low, high], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+        }
+        let next_id = conn.query_row("SELECT COALESCE(MAX(run), 0) + 1 FROM runs", [], |r| {
+            r.get(0)
+        })?;
+        Ok(Runs {
+            runs,
+            next_id,
+            legacy,
+        })
+    }
+
+    /// How many runs the index holds.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Each of `keys`' earliest indexed documents (at most [`BUCKET_ROWS`], in document
+    /// order), for the keys any document has.
+    pub(super) fn earliest(
+        &self,
+        conn: &Connection,
+        keys: &[u64],
+    ) -> rusqlite::Result<AHashMap<u64, Vec<u64>>> {
+        let mut found: AHashMap<u64, Vec<u64>> = AHashMap::new();
+        if self.legacy {
+            let mut stmt = conn.prepare_cached(LEGACY_QUERY)?;
+            for &key in keys {
+                let docs = stmt
+                    .query_map([key as i64], |r| r.get::<_, i64>(0).map(|d| d as u64))?
+                    .collect::<rusqlite::Result<Vec<u64>>>()?;
+                if !docs.is_empty() {
+                    found.insert(key, docs);
+                }
+            }
+            return Ok(found);
+        }
+        // In the table's order, so that neighbouring keys share a block read.
+        let mut order: Vec<i64> = keys.iter().map(|&k| k as i64).collect();
+        order.sort_unstable();
+        order.dedup();
+        let mut scan =
+            conn.prepare_cached("SELECT id, pairs FROM run_blocks WHERE id BETWEEN ?1 AND ?2")?;
+        let mut fetch = conn.prepare_cached("SELECT pairs FROM run_blocks WHERE id = ?1")?;
+        // Runs in document order, so a key's documents come earliest first.
+        for run in &self.runs {
+            // The keys the run may hold, with their blocks (in order: keys are sorted).
+            let probes = run.probes();
+            let mut wanted: Vec<(usize, i64)> = Vec::new();
+            for &key in &order {
+                if !may_hold(&probes, key) {
+                    continue;
+                }
+                if found
+                    .get(&(key as u64))
+                    .is_some_and(|b| b.len() >= BUCKET_ROWS)
+                {
+                    continue;
+                }
+                if let Some(block) = run.block_of(key) {
+                    wanted.push((block, key));
+                }
+            }
+            let (Some(&(first, _)), Some(&(last, _))) = (wanted.first(), wanted.last()) else {
+                continue;
+            };
+            let base = run.id << RUN_SHIFT;
+            let mut blocks: Vec<usize> = wanted.iter().map(|w| w.0).collect();
+            blocks.dedup();
+            let mut next = 0;
+            let mut take = |block: usize, pairs: &[u8]| {
+                while next < wanted.len() && wanted[next].0 < block {
+                    next += 1;
+                }
+                while next < wanted.len() && wanted[next].0 == block {
+                    take_docs(&mut found, pairs, wanted[next].1);
+                    next += 1;
+                }
+            };
+            if last - first < 4 * blocks.len() {
+                // Dense wants (an `add`'s thousands of keys): one pass over the blocks in
+                // between costs less than a lookup a block.
+                let mut rows = scan.query([base + first as i64, base + last as i64])?;
+                while let Some(row) = rows.next()? {
+                    let block = (row.get::<_, i64>(0)? - base) as usize;
+                    if blocks.binary_search(&block).is_ok() {
+                        take(block, row.get_ref(1)?.as_blob()?);
+                    }
+                }
+            } else {
+                // Sparse wants (a query's few keys): a lookup a block.
+                for &block in &blocks {
+                    let mut rows = fetch.query([base + block as i64])?;
+                    if let Some(row) = rows.next()? {
+                        take(block, row.get_ref(0)?.as_blob()?);
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Write `bands` (band key, document) as a new run. `bands` must be sorted by
+    /// `(key as i64, doc)`, the table's order; repeats are dropped.
+    pub(super) fn append(
+        &mut self,
+        conn: &Connection,
+        bands: &[(u64, u64)],
+    ) -> rusqlite::Result<()> {
+        let Some(first_doc) = bands.iter().map(|&(_, d)| d).min() else {
+            return Ok(());
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut writer = RunWriter::new(conn, id)?;
+        for &(key, doc) in bands {
+            writer.push(key as i64, doc)?;
+        }
+        let run = writer.finish(0, first_doc as i64)?;
+        self.insert(run);
+        Ok(())
+    }
+
+    /// Merge the runs tier by tier: while [`FANOUT`] runs share a level, they become one run
+    /// of the next level. The runs of one level are neighbours in document order (levels
+    /// never rise from older runs to newer), so a merged run keeps the order too.
+    pub(super) fn compact(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        loop {
+            let mut counts: std::collections::BTreeMap<u32, usize> = Default::default();
+            for run in &self.runs {
+                *counts.entry(run.level).or_default() += 1;
+            }
+            let Some((&level, _)) = counts.iter().find(|&(_, &n)| n >= FANOUT) else {
+                return Ok(());
+            };
+            let (merged, kept): (Vec<Run>, Vec<Run>) = std::mem::take(&mut self.runs)
+                .into_iter()
+                .partition(|r| r.level == level);
+            self.runs = kept;
+            let first_doc = merged.iter().map(|r| r.first_doc).min().expect("runs");
+            let id = self.next_id;
+            self.next_id += 1;
+            let mut writer = RunWriter::new(conn, id)?;
+            {
+                // A k-way merge of the runs, block by block (each run is sorted; on equal
+                // keys the older run's documents come first, as they are earlier).
+                let mut fetch =
+                    conn.prepare_cached("SELECT pairs FROM run_blocks WHERE id = ?1")?;
+                let mut read = |run: &Run, block: usize| -> rusqlite::Result<Vec<u8>> {
+                    fetch.query_row([(run.id << RUN_SHIFT) + block as i64], |r| r.get(0))
+                };
+                let mut at: Vec<(usize, Vec<u8>, usize)> = Vec::with_capacity(merged.len());
+                let mut heap = BinaryHeap::new();
+                for (r, run) in merged.iter().enumerate() {
+                    let pairs = if run.blocks.is_empty() {
+                        Vec::new()
+                    } else {
+                        read(run, 0)?
+                    };
+                    if !pairs.is_empty() {
+                        heap.push(Reverse((i64_at(&pairs, 0), u32_at(&pairs, 8), r)));
+                    }
+                    at.push((0, pairs, 0));
+                }
+                while let Some(Reverse((key, doc, r))) = heap.pop() {
+                    writer.push(key, doc as u64)?;
+                    let (block, pairs, pos) = &mut at[r];
+                    *pos += PAIR;
+                    if *pos >= pairs.len() {
+                        *block += 1;
+                        *pos = 0;
+                        *pairs = if *block < merged[r].blocks.len() {
+                            read(&merged[r], *block)?
+                        } else {
+                            Vec::new()
+                        };
+                    }
+                    if *pos < pairs.len() {
+                        heap.push(Reverse((i64_at(pairs, *pos), u32_at(pairs, *pos + 8), r)));
+                    }
+                }
+            }
+            for run in &merged {
+                let (low, high) = run.row_ids();
+                conn.execute(
+                    "DELETE FROM run_blocks WHERE id BETWEEN ?1 AND ?2",
+                    [low, high],
+                )?;
+                conn.execute(
+                    "DELETE FROM run_filters WHERE id BETWEEN ?1 AND ?2",
+                    [low, high],
+                )?;
+                conn.execute("DELETE FROM runs WHERE run = ?1", [run.id])?;
+            }
+            let run = writer.finish(level + 1, first_doc)?;
+            self.insert(run);
+        }
+    }
+
+    fn insert(&mut self, run: Run) {
+        let at = self.runs.partition_point(|r| r.first_doc < run.first_doc);
+        self.runs.insert(at, run);
+    }
+}
+
+/// Writes one run's blocks and filters as its pairs arrive in the table's order.
+struct RunWriter<'c> {
+    conn: &'c Connection,
+    id: i64,
+    blocks: Vec<(i64, i64)>,
+    block: Vec<u8>,
+    filters: Vec<(i64, Option<Vec<u8>>)>,
+    /// The distinct keys of the filter being gathered, and its first key.
+    filter_keys: Vec<u64>,
+    filter_first: i64,
+    /// The last key pushed and how many of its pairs were kept.
+    last: Option<(i64, usize)>,
+}
+
+impl<'c> RunWriter<'c> {
+    fn new(conn: &'c Connection, id: i64) -> rusqlite::Result<RunWriter<'c>> {
+        Ok(RunWriter {
+            conn,
+            id,
+            blocks: Vec::new(),
+            block: Vec::with_capacity(BLOCK_PAIRS * PAIR + BUCKET_ROWS * PAIR),
+            filters: Vec::new(),
+            filter_keys: Vec::new(),
+            filter_first: 0,
+            last: None,
+        })
+    }
+
+    fn push(&mut self, key: i64, doc: u64) -> rusqlite::Result<()> {
+        let doc = u32::try_from(doc).map_err(|_| {
+            rusqlite::Error::ToSqlConversionFailure("over 4 billion documents".into())
+        })?;
+        match &mut self.last {
+            Some((k, n)) if *k == key => {
+                if *n >= BUCKET_ROWS {
+                    return Ok(());
+                }
+                *n += 1;
+            }
+            Some((k, _)) if *k > key => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "band keys out of order".into(),
+                ));
+            }
+            _ => {
+                // A new key: close the block (and the filter) here if full.
+                if self.block.len() >= BLOCK_PAIRS * PAIR {
+                    self.close_block()?;
+                    if self.filter_keys.len() >= FILTER_KEYS {
+                        self.close_filter()?;
+                    }
+                }
+                if self.filter_keys.is_empty() {
+                    self.filter_first = key;
+                }
+                self.filter_keys.push(key as u64);
+                self.last = Some((key, 1));
+            }
+        }
+        self.block.extend_from_slice(&key.to_le_bytes());
+        self.block.extend_from_slice(&doc.to_le_bytes());
+        Ok(())
+    }
+
+    fn close_block(&mut self) -> rusqlite::Result<()> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let first = i64_at(&self.block, 0);
+        let last = i64_at(&self.block, self.block.len() - PAIR);
+        let row = (self.id << RUN_SHIFT) + self.blocks.len() as i64;
+        self.conn
+            .prepare_cached("INSERT INTO run_blocks(id, pairs) VALUES (?1, ?2)")?
+            .execute(params![row, &self.block])?;
+        self.blocks.push((first, last));
+        self.block.clear();
+        Ok(())
+    }
+
+    fn close_filter(&mut self) -> rusqlite::Result<()> {
+        if self.filter_keys.is_empty() {
+            return Ok(());
+        }
+        // Distinct already (keys arrive sorted); the filter hashes them as they are.
+        let filter = BinaryFuse8::try_from(&self.filter_keys[..]).ok().map(|f| {
+            let mut bytes = vec![0u8; BinaryFuse8::DESCRIPTOR_LEN];
+            f.dma_copy_descriptor_to(&mut bytes);
+            bytes.extend_from_slice(f.dma_fingerprints());
+            bytes
+        });
+        let row = (self.id << RUN_SHIFT) + self.filters.len() as i64;
+        self.conn
+            .prepare_cached("INSERT INTO run_filters(id, first_key, filter) VALUES (?1, ?2, ?3)")?
+            .execute(params![row, self.filter_first, filter])?;
+        self.filters.push((self.filter_first, filter));
+        self.filter_keys.clear();
+        Ok(())
+    }
+
+    fn finish(mut self, level: u32, first_doc: i64) -> rusqlite::Result<Run> {
+        self.close_block()?;
+        self.close_filter()?;
+        let directory: Vec<u8> = self
+            .blocks
+            .iter()
+            .flat_map(|&(first, last)| first.to_le_bytes().into_iter().chain(last.to_le_bytes()))
+            .collect();
+        self.conn.execute(
+            "INSERT INTO runs(run, level, first_doc, directory) VALUES (?1, ?2, ?3, ?4)",
+            params![self.id, level, first_doc, directory],
+        )?;
+        Ok(Run {
+            id: self.id,
+            level,
+            first_doc,
+            blocks: self.blocks,
+            filters: self.filters,
+        })
+    }
+}
+
+/// Format 1 → 2, inside the caller's transaction: the one band B-tree becomes one run (of
+/// the level its size would have reached).
+pub(super) fn migrate_from_v1(
+    conn: &Connection,
+    documents: u64,
+    chunk: usize,
+) -> rusqlite::Result<()> {
+    let mut level = 0;
+    let mut span = chunk.max(1) as u64;
+    while span * (FANOUT as u64) <= documents {
+        span *= FANOUT as u64;
+        level += 1;
+    }
+    let mut writer = RunWriter::new(conn, 1)?;
+    let mut first_doc: Option<i64> = None;
+    {
+        let mut stmt = conn.prepare("SELECT key, doc FROM bands ORDER BY key, doc")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let (key, doc): (i64, i64) = (row.get(0)?, row.get(1)?);
+            first_doc = Some(first_doc.map_or(doc, |f| f.min(doc)));
+            writer.push(key, doc as u64)?;
+        }
+    }
+    if let Some(first_doc) = first_doc {
+        writer.finish(level, first_doc)?;
+    }
+    conn.execute_batch("DROP TABLE bands")
+}
+
+/// The first of `0..n` for which `before` is false (`before` true on a prefix).
+fn partition(n: usize, before: impl Fn(usize) -> bool) -> usize {
+    let (mut low, mut high) = (0, n);
+    while low < high {
+        let mid = (low + high) / 2;
+        if before(mid) {
+            low = mid + 1;
+        } else {
+            high = mid;
+        }
+    }
+    low
+}
+
+fn i64_at(bytes: &[u8], at: usize) -> i64 {
+    i64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn
+    }
+
+    fn sorted(mut bands: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+        bands.sort_unstable_by_key(|&(k, d)| (k as i64, d));
+        bands
+    }
+
+    #[test]
+    fn lookups_see_every_run_in_document_order_and_survive_merges() {
+        let conn = table();
+        let mut runs = Runs::load(&conn, false).unwrap();
+        // Key 7 is in every run (twice); key r*1000+5 only in run r, and run r also holds
+        // enough keys of its own to fill several blocks. Documents rise run by run.
+        let runs_made = FANOUT as u64 * 2 + 3;
+        for r in 0..runs_made {
+            let mut bands = vec![(7, r * 10), (7, r * 10 + 1), (r * 1000 + 5, r * 10)];
+            bands.extend((0..2_000u64).map(|i| ((r << 40) + (i << 8) + 1, r * 10 + 2)));
+            runs.append(&conn, &sorted(bands)).unwrap();
+            runs.compact(&conn).unwrap();
+        }
+        // 35 runs: two merged to level 1, three left at level 0.
+        assert_eq!(runs.len(), 5);
+        let wanted = [7, 5005, 34005, 999, (3 << 40) + (1999 << 8) + 1];
+        let found = runs.earliest(&conn, &wanted).unwrap();
+        let seven: Vec<u64> = (0..runs_made)
+            .flat_map(|r| [r * 10, r * 10 + 1])
+            .take(BUCKET_ROWS)
+            .collect();
+        assert_eq!(found[&7], seven);
+        assert_eq!(found[&5005], vec![50]);
+        assert_eq!(found[&34005], vec![340]);
+        assert_eq!(found[&wanted[4]], vec![32]);
+        assert!(!found.contains_key(&999));
+        // What is on disk is what a fresh load sees; no block of a merged run is left.
+        let again = Runs::load(&conn, false).unwrap();
+        assert_eq!(again.earliest(&conn, &wanted).unwrap(), found);
+        let blocks: i64 = conn
+            .query_row("SELECT COUNT(*) FROM run_blocks", [], |r| r.get(0))
+            .unwrap();
+        let listed: usize = again.runs.iter().map(|r| r.blocks.len()).sum();
+        assert_eq!(blocks as usize, listed);
+    }
+
+    #[test]
+    fn a_run_keeps_a_keys_earliest_documents_only() {
+        let conn = table();
+        let mut runs = Runs::load(&conn, false).unwrap();
+        let bands: Vec<(u64, u64)> = (0..200u64).map(|d| (42, d)).collect();
+        runs.append(&conn, &bands).unwrap();
+        let found = runs.earliest(&conn, &[42]).unwrap();
+        assert_eq!(found[&42], (0..BUCKET_ROWS as u64).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_filter_has_no_false_negatives_and_few_false_positives() {
+        let conn = table();
+        let mut writer = RunWriter::new(&conn, 1).unwrap();
+        let mut keys: Vec<i64> = (0..50_000u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) as i64)
+            .collect();
+        keys.sort_unstable();
+        for &k in &keys {
+            writer.push(k, 1).unwrap();
+        }
+        let run = writer.finish(0, 1).unwrap();
+        assert!(run.filters.iter().all(|f| f.1.is_some()));
+        let probes = run.probes();
+        assert!(keys.iter().all(|&k| may_hold(&probes, k)));
+        let strangers = (0..50_000u64)
+            .map(|i| (i + 1_000_000).wrapping_mul(0xD6E8_FEB8_6659_FD93) as i64)
+            .filter(|&k| may_hold(&probes, k))
+            .count();
+        assert!(strangers < 500, "{strangers} false positives of 50,000");
+    }
+}
