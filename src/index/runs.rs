@@ -104,6 +104,20 @@ impl Run {
     }
 }
 
+/// Whether `bytes` can be probed without reading past its end: a binary fuse descriptor
+/// (seed, segment length, its mask, segment count times length; little-endian) whose
+/// fingerprints cover every segment a probe can reach (`xorf` reads `count + 2` segments).
+fn sound_filter(bytes: &[u8]) -> bool {
+    if bytes.len() < BinaryFuse8::DESCRIPTOR_LEN {
+        return false;
+    }
+    let u32_le = |at: usize| u32_at(bytes, at) as u64;
+    let (length, mask, count_length) = (u32_le(8), u32_le(12), u32_le(16));
+    length.is_power_of_two()
+        && mask == length - 1
+        && (bytes.len() - BinaryFuse8::DESCRIPTOR_LEN) as u64 >= count_length + 2 * length
+}
+
 /// Whether the run whose filters are `probes` may hold `key` (false positives under 0.4%).
 fn may_hold(probes: &[(i64, Option<BinaryFuse8Ref<'_>>)], key: i64) -> bool {
     let at = match probes {
@@ -172,7 +186,12 @@ impl Runs {
         for run in &mut runs {
             let (low, high) = run.row_ids();
             run.filters = filters
-                .query_map([low, high], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .query_map([low, high], |r| {
+                    // A damaged filter is dropped (its run is then read for every key)
+                    // rather than trusted to index within its fingerprints.
+                    let filter: Option<Vec<u8>> = r.get(1)?;
+                    Ok((r.get(0)?, filter.filter(|f| sound_filter(f))))
+                })?
                 .collect::<rusqlite::Result<_>>()?;
         }
         let next_id = conn.query_row("SELECT COALESCE(MAX(run), 0) + 1 FROM runs", [], |r| {
@@ -633,5 +652,13 @@ mod tests {
             .filter(|&k| may_hold(&probes, k))
             .count();
         assert!(strangers < 500, "{strangers} false positives of 50,000");
+        // What was written passes the check a load makes; cut or altered, it does not.
+        let bytes = run.filters[0].1.clone().unwrap();
+        assert!(sound_filter(&bytes));
+        assert!(!sound_filter(&bytes[..bytes.len() - 1]));
+        assert!(!sound_filter(&bytes[..10]));
+        let mut wrong_mask = bytes.clone();
+        wrong_mask[12] ^= 0x40;
+        assert!(!sound_filter(&wrong_mask));
     }
 }
