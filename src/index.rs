@@ -1065,9 +1065,8 @@ fn decide_piece(
                 .collect();
         }
     }
-    let mut wanted: Vec<u64> = keys.iter().flatten().copied().collect();
-    wanted.sort_unstable();
-    wanted.dedup();
+    // Runs::earliest puts the keys in the table's order and drops repeats itself.
+    let wanted: Vec<u64> = keys.iter().flatten().copied().collect();
     // Each key's earliest indexed documents.
     let buckets = runs.earliest(tx, &wanted).map_err(e)?;
     let mut hit: Vec<u64> = buckets.values().flatten().copied().collect();

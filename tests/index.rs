@@ -564,14 +564,14 @@ fn a_format_1_index_is_read_as_it_is_and_migrated_by_the_next_add() {
     };
     // Read as it is: a query finds what it finds in format 2, and changes nothing.
     assert_eq!(query(&old), query(&current));
-    assert_eq!(
-        Index::inspect(&old)
+    let format = |index: &Path| {
+        Index::inspect(index)
             .unwrap()
             .stats()
             .unwrap()
-            .format_version,
-        1
-    );
+            .format_version
+    };
+    assert_eq!(format(&old), 1);
     // The next add migrates, and decides as an index that never was format 1.
     let added_current = run_add(&current, &b);
     let added_old = run_add(&old, &b);
@@ -582,12 +582,5 @@ fn a_format_1_index_is_read_as_it_is_and_migrated_by_the_next_add() {
     );
     assert_eq!(added_old.stdout, added_current.stdout);
     assert_eq!(state(&old), state(&current));
-    assert_eq!(
-        Index::inspect(&old)
-            .unwrap()
-            .stats()
-            .unwrap()
-            .format_version,
-        2
-    );
+    assert_eq!(format(&old), 2);
 }

@@ -51,6 +51,11 @@ const PAIR: usize = 12;
 /// Row ids of a run's blocks and filters: the run's number, shifted.
 const RUN_SHIFT: u32 = 24;
 
+/// The row id of a run's `i`th block or filter.
+fn row_id(run: i64, i: usize) -> i64 {
+    (run << RUN_SHIFT) + i as i64
+}
+
 /// A format-1 index's lookup (one B-tree keyed by band key), read without migrating.
 const LEGACY_QUERY: &str = "SELECT doc FROM bands WHERE key = ?1 ORDER BY doc LIMIT 65";
 
@@ -99,8 +104,7 @@ impl Run {
     }
 
     fn row_ids(&self) -> (i64, i64) {
-        let base = self.id << RUN_SHIFT;
-        (base, base + (1 << RUN_SHIFT) - 1)
+        (row_id(self.id, 0), row_id(self.id, (1 << RUN_SHIFT) - 1))
     }
 }
 
@@ -259,7 +263,7 @@ impl Runs {
             let (Some(&(first, _)), Some(&(last, _))) = (wanted.first(), wanted.last()) else {
                 continue;
             };
-            let base = run.id << RUN_SHIFT;
+            let base = row_id(run.id, 0);
             let mut blocks: Vec<usize> = wanted.iter().map(|w| w.0).collect();
             blocks.dedup();
             let mut next = 0;
@@ -275,7 +279,7 @@ impl Runs {
             if last - first < 4 * blocks.len() {
                 // Dense wants (an `add`'s thousands of keys): one pass over the blocks in
                 // between costs less than a lookup a block.
-                let mut rows = scan.query([base + first as i64, base + last as i64])?;
+                let mut rows = scan.query([row_id(run.id, first), row_id(run.id, last)])?;
                 while let Some(row) = rows.next()? {
                     let block = (row.get::<_, i64>(0)? - base) as usize;
                     if blocks.binary_search(&block).is_ok() {
@@ -285,7 +289,7 @@ impl Runs {
             } else {
                 // Sparse wants (a query's few keys): a lookup a block.
                 for &block in &blocks {
-                    let mut rows = fetch.query([base + block as i64])?;
+                    let mut rows = fetch.query([row_id(run.id, block)])?;
                     if let Some(row) = rows.next()? {
                         take(block, row.get_ref(0)?.as_blob()?);
                     }
@@ -342,7 +346,7 @@ impl Runs {
                 let mut fetch =
                     conn.prepare_cached("SELECT pairs FROM run_blocks WHERE id = ?1")?;
                 let mut read = |run: &Run, block: usize| -> rusqlite::Result<Vec<u8>> {
-                    fetch.query_row([(run.id << RUN_SHIFT) + block as i64], |r| r.get(0))
+                    fetch.query_row([row_id(run.id, block)], |r| r.get(0))
                 };
                 let mut at: Vec<(usize, Vec<u8>, usize)> = Vec::with_capacity(merged.len());
                 let mut heap = BinaryHeap::new();
@@ -468,7 +472,7 @@ impl<'c> RunWriter<'c> {
         }
         let first = i64_at(&self.block, 0);
         let last = i64_at(&self.block, self.block.len() - PAIR);
-        let row = (self.id << RUN_SHIFT) + self.blocks.len() as i64;
+        let row = row_id(self.id, self.blocks.len());
         self.conn
             .prepare_cached("INSERT INTO run_blocks(id, pairs) VALUES (?1, ?2)")?
             .execute(params![row, &self.block])?;
@@ -488,7 +492,7 @@ impl<'c> RunWriter<'c> {
             bytes.extend_from_slice(f.dma_fingerprints());
             bytes
         });
-        let row = (self.id << RUN_SHIFT) + self.filters.len() as i64;
+        let row = row_id(self.id, self.filters.len());
         self.conn
             .prepare_cached("INSERT INTO run_filters(id, first_key, filter) VALUES (?1, ?2, ?3)")?
             .execute(params![row, self.filter_first, filter])?;
