@@ -67,13 +67,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ahash::AHashMap;
+use rayon::prelude::*;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use crate::cluster::{self, Decision};
 use crate::document::{Doc, SkipReason};
 use crate::error::{Error, ErrorKind, Result};
-use crate::lsh;
+use crate::lsh::{self, LshParams};
 use crate::minhash::{MinHasher, Signature};
 use crate::params::{Keep, Mode, Params, Verify};
 use crate::pipeline::{Pipeline, Progress};
@@ -101,6 +103,10 @@ const CONTENT_QUERY: &str = "SELECT doc FROM sets WHERE content = ?1";
 
 /// The file inside the index directory.
 const FILE: &str = "index.sqlite";
+
+/// The file a writer locks: one writer at a time, from the state it reads to its commit
+/// (SQLite's own write lock is taken only when a batch first writes, [`Writer`]).
+const LOCK: &str = "index.lock";
 
 /// The parameters that make two signatures comparable, by name. Stored in the index when it
 /// is created; every later `add` or `query` must have the same.
@@ -284,11 +290,51 @@ pub struct Index {
     legacy: bool,
     /// The runs a query loaded, by the newest run's number: later queries reuse them.
     runs: Option<(i64, Runs)>,
+    /// A writer's lock on [`LOCK`], held while the index is open to write.
+    _lock: Option<std::fs::File>,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("dir", &self.dir)
+            .field("writer", &self._lock.is_some())
+            .field("chunk", &self.chunk)
+            .finish_non_exhaustive()
+    }
 }
 
 const STATUS_KEPT: i64 = 0;
 const STATUS_DUPLICATE: i64 = 1;
 const STATUS_SKIPPED: i64 = 2;
+
+/// Create `dir` if missing and take its writer's lock, or say that another writer has it.
+fn lock_for_writing(dir: &Path) -> Result<std::fs::File> {
+    let io = |e: std::io::Error| Error::new(ErrorKind::Io, format!("{}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK))
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(busy_error(dir)),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
+fn busy_error(dir: &Path) -> Error {
+    Error::new(
+        ErrorKind::Io,
+        format!(
+            "{}: another `samestory index add` is writing this index; run again when it has \
+             finished",
+            dir.display()
+        ),
+    )
+}
 
 fn store_error(dir: &Path, e: rusqlite::Error) -> Error {
     let busy = matches!(
@@ -298,14 +344,7 @@ fn store_error(dir: &Path, e: rusqlite::Error) -> Error {
                 || f.code == rusqlite::ErrorCode::DatabaseLocked
     );
     if busy {
-        Error::new(
-            ErrorKind::Io,
-            format!(
-                "{}: another `samestory index add` is writing this index; run again when it \
-                 has finished",
-                dir.display()
-            ),
-        )
+        busy_error(dir)
     } else {
         Error::new(ErrorKind::Io, format!("{}: {e}", dir.display()))
     }
@@ -337,8 +376,12 @@ struct DocRow {
 
 /// Column `i` of a row as a shingle set ([`Shingles::to_bytes`](crate::shingle::Shingles::to_bytes)).
 fn read_set(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Shingles> {
-    let bytes: Vec<u8> = row.get(i)?;
-    crate::shingle::decode_set(&bytes)
+    decode_set(&row.get::<_, Vec<u8>>(i)?, i)
+}
+
+/// A stored shingle set, read from column `i`.
+fn decode_set(bytes: &[u8], i: usize) -> rusqlite::Result<Shingles> {
+    crate::shingle::decode_set(bytes)
         .map(Shingles::from_hashes)
         .ok_or_else(|| {
             rusqlite::Error::FromSqlConversionFailure(
@@ -371,23 +414,57 @@ impl<'t> Loader<'t> {
     }
 
     fn load(&mut self, doc: u64) -> rusqlite::Result<()> {
-        if self.docs.contains_key(&doc) {
-            return Ok(());
+        self.load_all(vec![doc], None)
+    }
+
+    /// Load `docs` not loaded yet: rows read in document order, sets decoded and signed
+    /// in parallel (in `pool` when given, else in the global pool).
+    fn load_all(
+        &mut self,
+        mut docs: Vec<u64>,
+        pool: Option<&rayon::ThreadPool>,
+    ) -> rusqlite::Result<()> {
+        docs.sort_unstable();
+        docs.dedup();
+        docs.retain(|d| !self.docs.contains_key(d));
+        let mut rows = Vec::with_capacity(docs.len());
+        for doc in docs {
+            rows.push(self.stmt.query_row([doc as i64], |r| {
+                Ok((
+                    doc,
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, i64>(2)? as u64,
+                    r.get::<_, f64>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
+            })?);
         }
         let hasher = self.hasher;
-        let stored = self.stmt.query_row([doc as i64], |r| {
-            let shingles = read_set(r, 4)?;
-            Ok(Stored {
-                id: r.get(0)?,
-                story: r.get::<_, i64>(1)? as u64,
-                kept_of: r.get::<_, i64>(2)? as u64,
-                similarity: r.get(3)?,
-                // A signature is a function of the set: recomputed, not stored.
-                signature: hasher.sign(shingles.as_slice()),
-                shingles,
-            })
-        })?;
-        self.docs.insert(doc, stored);
+        let decode = || -> rusqlite::Result<Vec<(u64, Stored)>> {
+            rows.into_par_iter()
+                .map(|(doc, id, story, kept_of, similarity, set)| {
+                    let shingles = decode_set(&set, 4)?;
+                    Ok((
+                        doc,
+                        Stored {
+                            id,
+                            story,
+                            kept_of,
+                            similarity,
+                            // A signature is a function of the set: recomputed, not stored.
+                            signature: hasher.sign(shingles.as_slice()),
+                            shingles,
+                        },
+                    ))
+                })
+                .collect()
+        };
+        let loaded = match pool {
+            Some(pool) => pool.install(decode)?,
+            None => decode()?,
+        };
+        self.docs.extend(loaded);
         Ok(())
     }
 
@@ -435,6 +512,10 @@ impl Index {
             ));
         }
         let file = dir.join(FILE);
+        let lock = match access {
+            Access::Read => None,
+            Access::Write => Some(lock_for_writing(dir)?),
+        };
         let conn = match access {
             Access::Read => {
                 if !file.exists() {
@@ -451,11 +532,7 @@ impl Index {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )
             }
-            Access::Write => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| Error::new(ErrorKind::Io, format!("{}: {e}", dir.display())))?;
-                Connection::open(&file)
-            }
+            Access::Write => Connection::open(&file),
         }
         .map_err(|e| store_error(dir, e))?;
         let mut index = Index {
@@ -466,6 +543,7 @@ impl Index {
             named: (false, false),
             legacy: false,
             runs: None,
+            _lock: lock,
         };
         index.setup(access)?;
         index.check_compatible(check)?;
@@ -496,6 +574,13 @@ impl Index {
                 .map_err(|e| self.err(e))?;
             self.conn
                 .pragma_update(None, "synchronous", "NORMAL")
+                .map_err(|e| self.err(e))?;
+            // Checkpoints are the next batch's work, off its critical path ([`checkpoint`]).
+            self.conn
+                .pragma_update(None, "wal_autocheckpoint", 0)
+                .map_err(|e| self.err(e))?;
+            self.conn
+                .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
                 .map_err(|e| self.err(e))?;
             let tx = self
                 .conn
@@ -661,43 +746,32 @@ impl Index {
         progress: &dyn Progress,
     ) -> Result<Vec<AddRecord>> {
         let params = self.pipeline.params().clone();
+        let lsh = params.lsh_params();
         let dir = self.dir.clone();
         let e = |e: rusqlite::Error| store_error(&dir, e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(e)?;
-        let batch: u64 = tx
-            .query_row("SELECT value FROM meta WHERE key = 'batches'", [], |r| {
-                r.get::<_, String>(0)
-            })
-            .map_err(e)?
-            .parse()
-            .unwrap_or(0)
-            + 1;
-        let next_doc: u64 = tx
-            .query_row("SELECT COALESCE(MAX(doc) + 1, 0) FROM docs", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map_err(e)? as u64;
-        let next_story: u64 = tx
-            .query_row("SELECT COALESCE(MAX(story) + 1, 1) FROM docs", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map_err(e)? as u64;
-        let mut state = BatchState {
-            batch,
-            next_doc,
-            next_story,
-            first_of_id: AHashMap::new(),
-            records: Vec::new(),
-            written: false,
-        };
+        let conn = &self.conn;
         let hasher = self.pipeline.hasher();
+        // Where the index stands. Only this process writes to it (the lock taken by `open`),
+        // so what is read here holds until the batch commits.
+        let mut state = BatchState::read(conn).map_err(e)?;
+        let mut runs = Runs::load(conn, false).map_err(e)?;
+        let mut open = Open::new(conn, hasher).map_err(e)?;
+        // The last batch's pages go from the write-ahead log into the database file while
+        // this one is signed and decided; the transaction begins with the first write.
+        let mut writer = Writer {
+            conn,
+            tx: None,
+            backlog: Some(checkpoint(&self.dir.join(FILE))),
+        };
         let size = self.chunk;
         let tally = FieldTally::default();
-        let mut open = Open::new(&tx, hasher).map_err(e)?;
-        let mut runs = Runs::load(&tx, false).map_err(e)?;
+        // Deciding's parallel steps get threads of their own: in the global pool they
+        // would wait behind the signing of the next pieces, and deciding is what the batch
+        // waits for.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(rayon::current_num_threads())
+            .build()
+            .map_err(|err| Error::new(ErrorKind::Io, format!("threads: {err}")))?;
         let mut failed: Option<Error> = None;
         {
             // Each piece is decided as it comes, on this thread, while the pipeline signs
@@ -706,11 +780,13 @@ impl Index {
                 while !signed.is_empty() {
                     let room = size - open.documents;
                     let rest = signed.split_off(room.min(signed.len()));
-                    decide_piece(&tx, signed, &mut state, &mut open, &runs, &params, &dir)?;
+                    decide_piece(
+                        conn, signed, &mut state, &mut open, &runs, &params, &lsh, &pool, &dir,
+                    )?;
                     if open.documents >= size {
-                        let next = Open::new(&tx, hasher).map_err(e)?;
+                        let next = Open::new(conn, hasher).map_err(e)?;
                         let full = std::mem::replace(&mut open, next);
-                        flush(&tx, full, &mut runs, &mut state, &dir)?;
+                        flush(&mut writer, full, &mut runs, &mut state, &dir)?;
                     }
                     signed = rest;
                 }
@@ -726,7 +802,7 @@ impl Index {
         if let Some(err) = failed {
             return Err(err);
         }
-        flush(&tx, open, &mut runs, &mut state, &dir)?;
+        flush(&mut writer, open, &mut runs, &mut state, &dir)?;
         let (id, title) = self.named;
         if let Some(err) = sources.missing_field(tally.counts(), id, title) {
             // A mistake in the flags: the transaction is dropped, nothing is written.
@@ -737,13 +813,13 @@ impl Index {
             // after it committed): the index is left exactly as it was, batch count too.
             return Ok(state.records);
         }
-        runs.compact(&tx).map_err(e)?;
-        tx.execute(
+        runs.compact(conn).map_err(e)?;
+        conn.execute(
             "UPDATE meta SET value = ?1 WHERE key = 'batches'",
-            [batch.to_string()],
+            [state.batch.to_string()],
         )
         .map_err(e)?;
-        tx.commit().map_err(e)?;
+        writer.commit().map_err(e)?;
         Ok(state.records)
     }
 
@@ -811,7 +887,7 @@ impl Index {
                 .map(|b| lsh::band_key(sig, b, &lsh))
                 .collect();
             let mut candidates: Vec<u64> = Vec::new();
-            for (_, mut bucket) in runs.earliest(&tx, &keys).map_err(e)? {
+            for (_, mut bucket) in runs.earliest(&tx, &keys, None).map_err(e)? {
                 if bucket.len() > lsh::MAX_BUCKET_PAIRS {
                     bucket.truncate(lsh::GIANT_HEADS);
                 }
@@ -971,6 +1047,96 @@ struct BatchState {
     written: bool,
 }
 
+/// A batch's write transaction, begun by its first write, after the checkpoint of the
+/// batches before it ([`checkpoint`]) has finished: the write-ahead log is then reused
+/// from its start instead of growing.
+struct Writer<'c> {
+    conn: &'c Connection,
+    tx: Option<rusqlite::Transaction<'c>>,
+    backlog: Option<std::thread::JoinHandle<rusqlite::Result<()>>>,
+}
+
+impl Writer<'_> {
+    /// Begin the transaction, if not yet begun.
+    fn begin(&mut self) -> rusqlite::Result<()> {
+        if self.tx.is_none() {
+            self.wait_for_checkpoint();
+            self.tx = Some(rusqlite::Transaction::new_unchecked(
+                self.conn,
+                TransactionBehavior::Immediate,
+            )?);
+        }
+        Ok(())
+    }
+
+    fn wait_for_checkpoint(&mut self) {
+        if let Some(backlog) = self.backlog.take() {
+            // A checkpoint that failed (a reader still on the old pages, the disk) is done
+            // by the next batch; this one does not depend on it.
+            let _ = backlog.join();
+        }
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        match self.tx.take() {
+            Some(tx) => tx.commit(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        // An unfinished transaction rolls back as it drops, after this.
+        self.wait_for_checkpoint();
+    }
+}
+
+/// Copy the pages that earlier batches left in the write-ahead log into the database file,
+/// and sync it, on a connection and thread of its own.
+///
+/// A batch commits into the log only (the writer's automatic checkpoints are off, and so
+/// is the checkpoint on close): copying its ~2 KB a document into the database and waiting
+/// for the disk took a fifth of a 10k-document `add` when done at its commit. The next
+/// `add` does it instead, while it signs and decides (which only read), and begins its
+/// transaction after it ([`Writer`]). Passive: a reader still on old pages is never waited
+/// for (what it holds is copied next time). Durability is SQLite's `synchronous = NORMAL`
+/// in WAL mode either way: a committed batch survives a crash of the process; a power cut
+/// may lose the last batches, never corrupt the index.
+fn checkpoint(file: &Path) -> std::thread::JoinHandle<rusqlite::Result<()>> {
+    let file = file.to_path_buf();
+    std::thread::spawn(move || {
+        let conn = Connection::open_with_flags(
+            &file,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+    })
+}
+
+impl BatchState {
+    /// A batch's starting point: the next batch, document and story numbers.
+    fn read(conn: &Connection) -> rusqlite::Result<BatchState> {
+        let batch: u64 = conn
+            .query_row("SELECT value FROM meta WHERE key = 'batches'", [], |r| {
+                r.get::<_, String>(0)
+            })?
+            .parse()
+            .unwrap_or(0)
+            + 1;
+        let next = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
+        Ok(BatchState {
+            batch,
+            next_doc: next("SELECT COALESCE(MAX(doc) + 1, 0) FROM docs")? as u64,
+            next_story: next("SELECT COALESCE(MAX(story) + 1, 1) FROM docs")? as u64,
+            first_of_id: AHashMap::new(),
+            records: Vec::new(),
+            written: false,
+        })
+    }
+}
+
 /// The chunk being decided: documents decided but not yet written, and what later
 /// documents of the chunk must see that the store does not hold yet. Its documents arrive
 /// in pieces (as the pipeline signs them), so deciding overlaps signing; its rows are
@@ -980,10 +1146,11 @@ struct Open<'t> {
     store: Loader<'t>,
     /// Exact-copy key → its leader (indexed, or the chunk's).
     leaders: AHashMap<u128, u64>,
-    /// Band key → the chunk's documents in it, in arrival order.
-    buckets: AHashMap<u64, Vec<u64>>,
+    /// The chunk's buckets, over `bands`.
+    buckets: ChunkBuckets,
     rows: Vec<DocRow>,
     sets: Vec<(u64, u128, Vec<u8>)>,
+    /// The chunk's (band key, document) pairs, in arrival order.
     bands: Vec<(u64, u64)>,
     /// Documents of the chunk so far, skipped ones included.
     documents: usize,
@@ -994,7 +1161,7 @@ impl<'t> Open<'t> {
         Ok(Open {
             store: Loader::new(conn, hasher)?,
             leaders: AHashMap::new(),
-            buckets: AHashMap::new(),
+            buckets: ChunkBuckets::default(),
             rows: Vec::new(),
             sets: Vec::new(),
             bands: Vec::new(),
@@ -1003,19 +1170,88 @@ impl<'t> Open<'t> {
     }
 }
 
+/// How a document of a piece is decided, known before any decision is taken: which
+/// documents it is compared with depends on the documents before it, not on their fate.
+enum Plan {
+    /// A record only: a repeated id (in the batch, or already indexed).
+    Reported,
+    /// Numbered and recorded as skipped.
+    Skipped(u64),
+    /// Numbered; an exact copy of the leader with its content.
+    Copy(u64),
+    /// Numbered and banded: verified against these candidates (earliest first).
+    Banded(u64, Vec<u64>),
+}
+
+/// The chunk's documents by band key, in arrival order: for each key, its last pair in
+/// `Open::bands` and how many pairs it has; each pair links to the key's pair before it.
+/// One map entry a key and one number a pair, where a vector a key cost an allocation
+/// each (320k of them a 10k chunk).
+#[derive(Default)]
+struct ChunkBuckets {
+    last: AHashMap<u64, (u32, u32)>,
+    before: Vec<u32>,
+}
+
+impl ChunkBuckets {
+    const NONE: u32 = u32::MAX;
+
+    /// Pair `bands[at]` (the last pushed) joins its key's bucket.
+    fn push(&mut self, key: u64, at: usize) {
+        debug_assert_eq!(at, self.before.len());
+        let entry = self.last.entry(key).or_insert((Self::NONE, 0));
+        self.before.push(entry.0);
+        *entry = (at as u32, entry.1 + 1);
+    }
+
+    /// How many of the chunk's documents have `key`.
+    fn len(&self, key: u64) -> usize {
+        self.last.get(&key).map_or(0, |&(_, n)| n as usize)
+    }
+
+    /// The first `n` documents with `key`, earliest first, appended to `out`.
+    fn extend_first(&self, key: u64, n: usize, bands: &[(u64, u64)], out: &mut Vec<u64>) {
+        let Some(&(mut at, len)) = self.last.get(&key) else {
+            return;
+        };
+        let start = out.len();
+        // The chain runs latest first: skip the last `len - n`, then take the rest.
+        let mut skip = (len as usize).saturating_sub(n);
+        while at != Self::NONE {
+            if skip == 0 {
+                out.push(bands[at as usize].1);
+            } else {
+                skip -= 1;
+            }
+            at = self.before[at as usize];
+        }
+        out[start..].reverse();
+    }
+}
+
+/// A document's verified earlier neighbours with their scores, and its encoded set.
+type Verified = (Vec<(u64, f64)>, Vec<u8>);
+
 /// Decide a piece of the open chunk's documents (see [`Index::add_batch`]): the store is
 /// as it was when the chunk opened, and the chunk's earlier documents are in `open`.
+///
+/// In four steps: the index's answers for the piece (ids, exact copies, buckets), read
+/// once; each document's plan in arrival order ([`Plan`]: its number and candidates); the
+/// exact verification of every candidate, in parallel; and the decisions in arrival order
+/// ([`cluster::decide`]), which need the earlier documents' decisions.
+#[allow(clippy::too_many_arguments)]
 fn decide_piece(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     mut docs: Vec<Doc>,
     state: &mut BatchState,
     open: &mut Open<'_>,
     runs: &Runs,
     params: &Params,
+    lsh: &LshParams,
+    pool: &rayon::ThreadPool,
     dir: &Path,
 ) -> Result<()> {
     open.documents += docs.len();
-    let lsh = params.lsh_params();
     let floor = prefilter_floor(params);
     let e = |e: rusqlite::Error| store_error(dir, e);
     // Repeated ids, across the chunks of the batch ([`crate::pipeline::skip_repeated_ids`]).
@@ -1027,9 +1263,6 @@ fn decide_piece(
             }
         }
     }
-    let mut next_doc = state.next_doc;
-    let mut next_story = state.next_story;
-    let records = &mut state.records;
     // What the index already holds that this batch needs: ids, exact copies, buckets.
     let mut taken: AHashMap<usize, String> = AHashMap::new();
     let leaders = &mut open.leaders;
@@ -1060,112 +1293,166 @@ fn decide_piece(
                 leaders.insert(d.content, leader as u64);
                 continue;
             }
-            keys[i] = (0..lsh.bands)
-                .map(|b| lsh::band_key(sig, b, &lsh))
-                .collect();
+            keys[i] = (0..lsh.bands).map(|b| lsh::band_key(sig, b, lsh)).collect();
         }
     }
     // Runs::earliest puts the keys in the table's order and drops repeats itself.
     let wanted: Vec<u64> = keys.iter().flatten().copied().collect();
     // Each key's earliest indexed documents.
-    let buckets = runs.earliest(tx, &wanted).map_err(e)?;
+    let buckets = runs.earliest(tx, &wanted, Some(pool)).map_err(e)?;
     let mut hit: Vec<u64> = buckets.values().flatten().copied().collect();
     hit.extend(leaders.values().copied());
-    hit.sort_unstable();
-    hit.dedup();
     let store = &mut open.store;
-    for &x in &hit {
-        store.load(x).map_err(e)?;
-    }
+    store.load_all(hit, Some(pool)).map_err(e)?;
 
-    // Decide in arrival order, in memory.
-    let rows = &mut open.rows;
-    let sets = &mut open.sets;
-    let new_bands = &mut open.bands;
+    // Each document's plan, in arrival order: the chunk's buckets and exact-copy leaders
+    // grow with every banded document, whatever it is decided to be.
+    let mut next_doc = state.next_doc;
     let batch_buckets = &mut open.buckets;
-    for (i, d) in docs.iter_mut().enumerate() {
-        // Repeated within the batch (the pipeline's rule): reported, not recorded.
-        if matches!(d.skipped, Some(SkipReason::RepeatedId(_))) {
-            records.push(skipped_record(d));
-            continue;
-        }
-        if let Some(first) = taken.remove(&i) {
-            // Already indexed: reported, never added twice. An unreadable record keeps
-            // its own reason, as in `dedup`.
-            d.skip_as_repeated(first);
-            records.push(skipped_record(d));
+    let mut plans: Vec<Plan> = Vec::with_capacity(docs.len());
+    // This piece's banded documents, by number: not in the store until decided.
+    let mut in_piece: AHashMap<u64, usize> = AHashMap::new();
+    for (i, d) in docs.iter().enumerate() {
+        if matches!(d.skipped, Some(SkipReason::RepeatedId(_))) || taken.contains_key(&i) {
+            plans.push(Plan::Reported);
             continue;
         }
         let doc_no = next_doc;
         next_doc += 1;
-        let origin = d.origin.to_string();
         if d.skipped.is_some() {
-            let record = skipped_record(d);
-            rows.push(DocRow {
-                doc: doc_no,
-                id: d.id.clone(),
-                status: STATUS_SKIPPED,
-                story: None,
-                kept: None,
-                similarity: None,
-                title: d.title.clone(),
-                origin,
-                reason: record.reason.clone(),
-            });
-            records.push(record);
+            plans.push(Plan::Skipped(doc_no));
             continue;
         }
-        let sig = d.signature.clone().expect("signed");
-        let (decision, banded) = if let Some(&leader) = leaders.get(&d.content) {
+        if leaders.contains_key(&d.content) {
+            plans.push(Plan::Copy(doc_no));
+            continue;
+        }
+        // The batch pipeline's rule for arrival order (lsh::bucket_pairs_online): bands in
+        // order, each bucket's earlier members, earliest first (indexed documents precede
+        // this batch's).
+        let mut candidates: Vec<u64> = Vec::new();
+        let mut spent = 0u32;
+        for &key in &keys[i] {
+            let indexed = buckets.get(&key).map_or(&[][..], Vec::as_slice);
+            let ours = batch_buckets.len(key);
+            let earlier = indexed.len() + ours;
+            if let Some(n) = lsh::earlier_partners(earlier, spent) {
+                candidates.extend(indexed.iter().take(n));
+                let n = n.saturating_sub(indexed.len());
+                batch_buckets.extend_first(key, n, &open.bands, &mut candidates);
+                if earlier > lsh::MAX_BUCKET_PAIRS {
+                    spent += n as u32;
+                }
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        for &key in &keys[i] {
+            batch_buckets.push(key, open.bands.len());
+            open.bands.push((key, doc_no));
+        }
+        leaders.insert(d.content, doc_no);
+        in_piece.insert(doc_no, i);
+        plans.push(Plan::Banded(doc_no, candidates));
+    }
+
+    // Every candidate verified exactly, in parallel, and each banded set encoded for the
+    // store; a candidate is an indexed document, the chunk's, or this piece's.
+    let verified: Vec<Verified> = {
+        // The loaded documents, without the store's statement (not shared across threads).
+        let store = &store.docs;
+        let docs = &docs;
+        let in_piece = &in_piece;
+        pool.install(|| {
+            plans
+                .par_iter()
+                .zip(docs.par_iter())
+                .map(|(plan, d)| {
+                    let Plan::Banded(_, candidates) = plan else {
+                        return (Vec::new(), Vec::new());
+                    };
+                    let sig = d.signature.as_ref().expect("signed");
+                    let mut earlier = Vec::new();
+                    for &x in candidates {
+                        let (signature, shingles) = match in_piece.get(&x) {
+                            Some(&j) => (
+                                docs[j].signature.as_ref().expect("signed"),
+                                &docs[j].shingles,
+                            ),
+                            None => {
+                                let stored = &store[&x];
+                                (&stored.signature, &stored.shingles)
+                            }
+                        };
+                        if signature.jaccard(sig) < floor {
+                            continue;
+                        }
+                        if let Some(score) = params.similar(&d.shingles, shingles) {
+                            earlier.push((x, score));
+                        }
+                    }
+                    (earlier, d.shingles.to_bytes())
+                })
+                .collect()
+        })
+    };
+
+    // Decide in arrival order, in memory.
+    let mut next_story = state.next_story;
+    let records = &mut state.records;
+    let rows = &mut open.rows;
+    let sets = &mut open.sets;
+    for (i, ((d, plan), (earlier, bytes))) in docs.iter_mut().zip(plans).zip(verified).enumerate() {
+        let (doc_no, banded) = match plan {
+            Plan::Reported => {
+                if let Some(first) = taken.remove(&i) {
+                    // Already indexed: reported, never added twice. An unreadable record
+                    // keeps its own reason, as in `dedup`.
+                    d.skip_as_repeated(first);
+                }
+                records.push(skipped_record(d));
+                continue;
+            }
+            Plan::Skipped(doc_no) => {
+                let record = skipped_record(d);
+                rows.push(DocRow {
+                    doc: doc_no,
+                    id: d.id.clone(),
+                    status: STATUS_SKIPPED,
+                    story: None,
+                    kept: None,
+                    similarity: None,
+                    title: d.title.clone(),
+                    origin: d.origin.to_string(),
+                    reason: record.reason.clone(),
+                });
+                records.push(record);
+                continue;
+            }
+            Plan::Copy(doc_no) => (doc_no, false),
+            Plan::Banded(doc_no, _) => (doc_no, true),
+        };
+        let decision = if !banded {
             // An exact copy follows its leader: a duplicate of the leader's kept page,
             // with the leader's score (1 when the leader is kept).
+            let leader = leaders[&d.content];
             let (kept_of, score) = {
                 let l = store.get(leader);
                 (l.kept_of, l.similarity)
             };
             store.load(kept_of).map_err(e)?;
-            let decision = Decision::Duplicate { of: kept_of, score };
-            (decision, false)
+            Decision::Duplicate { of: kept_of, score }
         } else {
-            // The batch pipeline's rule for arrival order (lsh::bucket_pairs_online):
-            // bands in order, each bucket's earlier members, earliest first (indexed
-            // documents precede this batch's).
-            let mut candidates: Vec<u64> = Vec::new();
-            let mut spent = 0u32;
-            for &key in &keys[i] {
-                let indexed = buckets.get(&key).map_or(&[][..], Vec::as_slice);
-                let ours = batch_buckets.get(&key).map_or(&[][..], Vec::as_slice);
-                let earlier = indexed.len() + ours.len();
-                if let Some(n) = lsh::earlier_partners(earlier, spent) {
-                    candidates.extend(indexed.iter().chain(ours).take(n));
-                    if earlier > lsh::MAX_BUCKET_PAIRS {
-                        spent += n as u32;
-                    }
-                }
-            }
-            candidates.sort_unstable();
-            candidates.dedup();
-            let mut earlier: Vec<(u64, f64)> = Vec::new();
-            for &x in &candidates {
-                let stored = store.get(x);
-                if stored.signature.jaccard(&sig) < floor {
-                    continue;
-                }
-                if let Some(score) = params.similar(&d.shingles, &stored.shingles) {
-                    earlier.push((x, score));
-                }
-            }
             // The kept pages the second chance may check, loaded before deciding.
             for &(x, _) in &earlier {
                 let kept = store.get(x).kept_of;
                 store.load(kept).map_err(e)?;
             }
-            let decision = cluster::decide(
+            cluster::decide(
                 &earlier,
                 |x| store.get(x).kept_of,
                 |r| params.similar(&d.shingles, &store.get(r).shingles),
-            );
-            (decision, true)
+            )
         };
         let (status, story, kept, similarity) = match decision {
             Decision::Kept => {
@@ -1193,16 +1480,11 @@ fn decide_piece(
             kept,
             similarity,
             title: d.title.clone(),
-            origin,
+            origin: d.origin.to_string(),
             reason: None,
         });
         if banded {
-            for &key in &keys[i] {
-                batch_buckets.entry(key).or_default().push(doc_no);
-                new_bands.push((key, doc_no));
-            }
-            leaders.insert(d.content, doc_no);
-            sets.push((doc_no, d.content, d.shingles.to_bytes()));
+            sets.push((doc_no, d.content, bytes));
             store.insert(
                 doc_no,
                 Stored {
@@ -1210,7 +1492,7 @@ fn decide_piece(
                     story,
                     kept_of: kept.unwrap_or(doc_no),
                     similarity: similarity.unwrap_or(1.0),
-                    signature: sig,
+                    signature: d.signature.take().expect("signed"),
                     shingles: std::mem::take(&mut d.shingles),
                 },
             );
@@ -1224,7 +1506,7 @@ fn decide_piece(
 
 /// Write the open chunk's rows: documents and sets in document order, bands in key order.
 fn flush(
-    tx: &rusqlite::Transaction<'_>,
+    writer: &mut Writer<'_>,
     open: Open<'_>,
     runs: &mut Runs,
     state: &mut BatchState,
@@ -1240,6 +1522,8 @@ fn flush(
     if rows.is_empty() {
         return Ok(());
     }
+    writer.begin().map_err(e)?;
+    let tx = writer.conn;
     state.written = true;
     let batch = state.batch;
     {

@@ -415,6 +415,57 @@ fn a_second_writer_is_refused_and_readers_see_the_last_batch() {
 }
 
 #[test]
+fn a_second_writer_in_the_same_process_is_refused_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("idx");
+    let first = Index::open(&index, params(), Access::Write).unwrap();
+    let err = Index::open(&index, params(), Access::Write).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("another `samestory index add` is writing"),
+        "{err}"
+    );
+    // Readers are not writers.
+    assert!(Index::open(&index, params(), Access::Read).is_ok());
+    drop(first);
+    assert!(Index::open(&index, params(), Access::Write).is_ok());
+}
+
+#[test]
+fn the_write_ahead_log_is_reused_batch_after_batch_not_grown() {
+    // A batch commits into the log; the next copies it into the database while it works,
+    // then writes from the log's start. A log that grew would hold every batch.
+    let dir = tempfile::tempdir().unwrap();
+    let index = dir.path().join("idx");
+    let wal = index.join("index.sqlite-wal");
+    let mut sizes = Vec::new();
+    let mut documents = 0;
+    for b in 0..6u64 {
+        let lines: Vec<String> = corpus(100 + b, 40)
+            .iter()
+            .map(|l| l.replace("{\"id\":\"f", &format!("{{\"id\":\"b{b}f")))
+            .collect();
+        documents += lines.len();
+        let f = dir.path().join(format!("b{b}.jsonl"));
+        write_lines(&f, &lines);
+        let out = run_add(&index, &f);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        sizes.push(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+    }
+    assert!(sizes[0] > 0, "the last batch waits in the log: {sizes:?}");
+    let first_two = sizes[0].max(sizes[1]);
+    assert!(sizes[5] <= 2 * first_two, "{sizes:?}");
+    let stats = bin().args(["index", "stats"]).arg(&index).output().unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(stats["documents"], documents);
+    assert_eq!(stats["batches"], 6);
+}
+
+#[test]
 fn incomparable_parameters_and_newer_formats_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a.jsonl");

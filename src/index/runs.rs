@@ -24,6 +24,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use ahash::AHashMap;
+use rayon::prelude::*;
 use rusqlite::{Connection, params};
 use xorf::{BinaryFuse8, BinaryFuse8Ref, DmaSerializable, Filter, FilterRef};
 
@@ -216,10 +217,14 @@ impl Runs {
 
     /// Each of `keys`' earliest indexed documents (at most [`BUCKET_ROWS`], in document
     /// order), for the keys any document has.
+    ///
+    /// The filters are probed in `pool` when given (an `add`'s own, while the global pool
+    /// signs), else in the global pool.
     pub(super) fn earliest(
         &self,
         conn: &Connection,
         keys: &[u64],
+        pool: Option<&rayon::ThreadPool>,
     ) -> rusqlite::Result<AHashMap<u64, Vec<u64>>> {
         let mut found: AHashMap<u64, Vec<u64>> = AHashMap::new();
         if self.legacy {
@@ -241,25 +246,33 @@ impl Runs {
         let mut scan =
             conn.prepare_cached("SELECT id, pairs FROM run_blocks WHERE id BETWEEN ?1 AND ?2")?;
         let mut fetch = conn.prepare_cached("SELECT pairs FROM run_blocks WHERE id = ?1")?;
+        // The keys each run may hold, with their blocks (in order: keys are sorted). The
+        // filters are probed for every run at once, in parallel.
+        let probe = || -> Vec<Vec<(usize, i64)>> {
+            self.runs
+                .par_iter()
+                .map(|run| {
+                    let probes = run.probes();
+                    order
+                        .iter()
+                        .filter(|&&key| may_hold(&probes, key))
+                        .filter_map(|&key| run.block_of(key).map(|block| (block, key)))
+                        .collect()
+                })
+                .collect()
+        };
+        let may = match pool {
+            Some(pool) => pool.install(probe),
+            None => probe(),
+        };
         // Runs in document order, so a key's documents come earliest first.
-        for run in &self.runs {
-            // The keys the run may hold, with their blocks (in order: keys are sorted).
-            let probes = run.probes();
-            let mut wanted: Vec<(usize, i64)> = Vec::new();
-            for &key in &order {
-                if !may_hold(&probes, key) {
-                    continue;
-                }
-                if found
+        for (run, mut wanted) in self.runs.iter().zip(may) {
+            // A key whose bucket is full already needs nothing from later runs.
+            wanted.retain(|&(_, key)| {
+                found
                     .get(&(key as u64))
-                    .is_some_and(|b| b.len() >= BUCKET_ROWS)
-                {
-                    continue;
-                }
-                if let Some(block) = run.block_of(key) {
-                    wanted.push((block, key));
-                }
-            }
+                    .is_none_or(|b| b.len() < BUCKET_ROWS)
+            });
             let (Some(&(first, _)), Some(&(last, _))) = (wanted.first(), wanted.last()) else {
                 continue;
             };
@@ -606,7 +619,7 @@ mod tests {
         // 35 runs: two merged to level 1, three left at level 0.
         assert_eq!(runs.len(), 5);
         let wanted = [7, 5005, 34005, 999, (3 << 40) + (1999 << 8) + 1];
-        let found = runs.earliest(&conn, &wanted).unwrap();
+        let found = runs.earliest(&conn, &wanted, None).unwrap();
         let seven: Vec<u64> = (0..runs_made)
             .flat_map(|r| [r * 10, r * 10 + 1])
             .take(BUCKET_ROWS)
@@ -618,7 +631,7 @@ mod tests {
         assert!(!found.contains_key(&999));
         // What is on disk is what a fresh load sees; no block of a merged run is left.
         let again = Runs::load(&conn, false).unwrap();
-        assert_eq!(again.earliest(&conn, &wanted).unwrap(), found);
+        assert_eq!(again.earliest(&conn, &wanted, None).unwrap(), found);
         let blocks: i64 = conn
             .query_row("SELECT COUNT(*) FROM run_blocks", [], |r| r.get(0))
             .unwrap();
@@ -632,7 +645,7 @@ mod tests {
         let mut runs = Runs::load(&conn, false).unwrap();
         let bands: Vec<(u64, u64)> = (0..200u64).map(|d| (42, d)).collect();
         runs.append(&conn, &bands).unwrap();
-        let found = runs.earliest(&conn, &[42]).unwrap();
+        let found = runs.earliest(&conn, &[42], None).unwrap();
         assert_eq!(found[&42], (0..BUCKET_ROWS as u64).collect::<Vec<_>>());
     }
 
