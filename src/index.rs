@@ -561,8 +561,12 @@ impl Index {
         self.conn
             .busy_timeout(std::time::Duration::from_millis(0))
             .map_err(|e| self.err(e))?;
+        // 16 MiB of page cache: an `add` reads most pages once (the OS caches the file), and
+        // every page SQLite caches is fresh memory the kernel must fault in and zero. Against
+        // 64 MiB, measured: 100k in 10 batches 4.50-4.52 s against 4.65-4.78 s; a 10k batch
+        // into 1M documents 0.81-0.94 s against 1.09-1.39 s, peak RSS 206 MB against 256 MB.
         self.conn
-            .pragma_update(None, "cache_size", -65536)
+            .pragma_update(None, "cache_size", -16384)
             .map_err(|e| self.err(e))?;
         if access == Access::Write {
             // Takes effect when the file is created (before the first table).
