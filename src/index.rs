@@ -64,6 +64,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 
 use ahash::AHashMap;
@@ -414,6 +415,9 @@ impl<'t> Loader<'t> {
     }
 
     fn load(&mut self, doc: u64) -> rusqlite::Result<()> {
+        if self.docs.contains_key(&doc) {
+            return Ok(());
+        }
         self.load_all(vec![doc], None)
     }
 
@@ -1187,14 +1191,14 @@ enum Plan {
     Banded(u64, Vec<u64>),
 }
 
-/// The chunk's documents by band key, in arrival order: for each key, its last pair in
-/// `Open::bands` and how many pairs it has; each pair links to the key's pair before it.
+/// The chunk's documents by band key, in arrival order: for each key, its first and last
+/// pair in `Open::bands` and how many pairs it has; each pair links to the key's next pair.
 /// One map entry a key and one number a pair, where a vector a key cost an allocation
-/// each (320k of them a 10k chunk).
+/// each (320k of them a 10k chunk); a key's first `n` documents take `n` steps.
 #[derive(Default)]
 struct ChunkBuckets {
-    last: AHashMap<u64, (u32, u32)>,
-    before: Vec<u32>,
+    ends: AHashMap<u64, (u32, u32, u32)>,
+    next: Vec<u32>,
 }
 
 impl ChunkBuckets {
@@ -1202,34 +1206,39 @@ impl ChunkBuckets {
 
     /// Pair `bands[at]` (the last pushed) joins its key's bucket.
     fn push(&mut self, key: u64, at: usize) {
-        debug_assert_eq!(at, self.before.len());
-        let entry = self.last.entry(key).or_insert((Self::NONE, 0));
-        self.before.push(entry.0);
-        *entry = (at as u32, entry.1 + 1);
+        debug_assert_eq!(at, self.next.len());
+        let at = at as u32;
+        self.next.push(Self::NONE);
+        match self.ends.entry(key) {
+            Entry::Occupied(mut entry) => {
+                let (first, last, n) = *entry.get();
+                self.next[last as usize] = at;
+                entry.insert((first, at, n + 1));
+            }
+            Entry::Vacant(entry) => {
+                entry.insert((at, at, 1));
+            }
+        }
     }
 
     /// How many of the chunk's documents have `key`.
     fn len(&self, key: u64) -> usize {
-        self.last.get(&key).map_or(0, |&(_, n)| n as usize)
+        self.ends.get(&key).map_or(0, |&(_, _, n)| n as usize)
     }
 
     /// The first `n` documents with `key`, earliest first, appended to `out`.
     fn extend_first(&self, key: u64, n: usize, bands: &[(u64, u64)], out: &mut Vec<u64>) {
-        let Some(&(mut at, len)) = self.last.get(&key) else {
-            return;
-        };
-        let start = out.len();
-        // The chain runs latest first: skip the last `len - n`, then take the rest.
-        let mut skip = (len as usize).saturating_sub(n);
-        while at != Self::NONE {
-            if skip == 0 {
-                out.push(bands[at as usize].1);
-            } else {
-                skip -= 1;
+        let mut at = self
+            .ends
+            .get(&key)
+            .map_or(Self::NONE, |&(first, _, _)| first);
+        for _ in 0..n {
+            if at == Self::NONE {
+                break;
             }
-            at = self.before[at as usize];
+            out.push(bands[at as usize].1);
+            at = self.next[at as usize];
         }
-        out[start..].reverse();
     }
 }
 
