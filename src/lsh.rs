@@ -12,6 +12,8 @@
 //! ([`FALSE_POSITIVE_WEIGHT`]). At 0.5 with 128 values that is 32 × 4 instead of 25 × 5.
 //! Each band's key is one xxh3 hash of its rows, computed once.
 
+use std::sync::Mutex;
+
 use crate::error::{Error, Result};
 use crate::minhash::Signature;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
@@ -71,6 +73,25 @@ impl LshParams {
         permutations: usize,
         fp_weight: f64,
     ) -> LshParams {
+        // A search over every (bands, rows) with two integrals each, ~5 ms at 128 values,
+        // asked for several times a run (validation, signing, the index) and once per
+        // process of an hourly `index add`: remembered per process.
+        type Chosen = Vec<((u64, usize, u64), LshParams)>;
+        static CHOSEN: Mutex<Chosen> = Mutex::new(Vec::new());
+        let asked = (threshold.to_bits(), permutations, fp_weight.to_bits());
+        let chosen = |c: &Chosen| c.iter().find(|(k, _)| *k == asked).map(|&(_, p)| p);
+        if let Some(p) = chosen(&CHOSEN.lock().unwrap_or_else(|e| e.into_inner())) {
+            return p;
+        }
+        let p = LshParams::search(threshold, permutations, fp_weight);
+        let mut c = CHOSEN.lock().unwrap_or_else(|e| e.into_inner());
+        if chosen(&c).is_none() {
+            c.push((asked, p));
+        }
+        p
+    }
+
+    fn search(threshold: f64, permutations: usize, fp_weight: f64) -> LshParams {
         let mut best = (f64::INFINITY, LshParams { bands: 1, rows: 1 });
         for bands in 1..=permutations {
             for rows in 1..=permutations / bands {
