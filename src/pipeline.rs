@@ -303,9 +303,22 @@ fn read_ahead<T: Send, R: Send>(
     process: impl Fn(Vec<T>) -> R + Sync,
     mut consume: impl FnMut(R),
 ) {
+    read_ahead_by(items, size, process, 1, |r, _| consume(r));
+}
+
+/// [`read_ahead`] with up to `ahead` results waiting instead of one, each handed over with
+/// whether it is the last that was ready (so a slow consumer can take what piled up while
+/// it worked as one).
+fn read_ahead_by<T: Send, R: Send>(
+    items: impl Iterator<Item = T> + Send,
+    size: impl Fn(&T) -> usize + Sync,
+    process: impl Fn(Vec<T>) -> R + Sync,
+    ahead: usize,
+    mut consume: impl FnMut(R, bool),
+) {
     let (size, process) = (&size, &process);
     std::thread::scope(|scope| {
-        let (done, results) = std::sync::mpsc::sync_channel::<R>(1);
+        let (done, results) = std::sync::mpsc::sync_channel::<R>(ahead.max(1));
         scope.spawn(move || {
             let mut items = items;
             let mut chunk: Vec<T> = take_chunk(&mut items, size);
@@ -318,8 +331,13 @@ fn read_ahead<T: Send, R: Send>(
                 chunk = next;
             }
         });
-        for out in results {
-            consume(out);
+        while let Ok(out) = results.recv() {
+            let mut ready = vec![out];
+            ready.extend(results.try_iter());
+            let n = ready.len();
+            for (i, out) in ready.into_iter().enumerate() {
+                consume(out, i + 1 == n);
+            }
         }
     });
 }
@@ -548,16 +566,32 @@ impl Pipeline {
         tally: &FieldTally,
         sink: &mut dyn FnMut(Vec<Doc>),
     ) -> u64 {
-        self.sign_each_keeping(sources, progress, tally, self.retain(), sink)
+        self.sign_each_keeping(sources, progress, tally, self.retain(), 1, sink)
     }
 
-    /// [`Pipeline::sign_each`], documents keeping what `keep` says.
+    /// [`Pipeline::sign_each`], signing up to `ahead` chunks ahead of `sink` while it works
+    /// and handing it the chunks that piled up as one, in input order. For a sink whose cost
+    /// is mostly per call rather than per document (the index's lookups read about the same
+    /// pages for one chunk as for five): the slower it is, the fewer calls it gets.
+    pub fn sign_each_ahead(
+        &self,
+        sources: &Sources,
+        progress: &dyn Progress,
+        tally: &FieldTally,
+        ahead: usize,
+        sink: &mut dyn FnMut(Vec<Doc>),
+    ) -> u64 {
+        self.sign_each_keeping(sources, progress, tally, self.retain(), ahead, sink)
+    }
+
+    /// [`Pipeline::sign_each_ahead`], documents keeping what `keep` says.
     fn sign_each_keeping(
         &self,
         sources: &Sources,
         progress: &dyn Progress,
         tally: &FieldTally,
         keep: Retain,
+        ahead: usize,
         sink: &mut dyn FnMut(Vec<Doc>),
     ) -> u64 {
         let mut bytes = 0u64;
@@ -572,18 +606,27 @@ impl Pipeline {
             );
         } else {
             progress.stage("reading", sources.total_bytes(), Unit::Bytes);
-            read_ahead(
+            let mut gathered: Vec<Doc> = Vec::new();
+            read_ahead_by(
                 sources.pending(),
                 Pending::len_bytes,
                 |chunk: Vec<Pending>| {
                     let chunk_bytes: u64 = chunk.iter().map(|p| p.len_bytes() as u64).sum();
                     (chunk_bytes, self.sign_chunk(chunk, sources, tally, keep))
                 },
-                |(chunk_bytes, signed)| {
+                ahead,
+                |(chunk_bytes, signed), last| {
                     progress.documents(signed.len() as u64);
-                    sink(signed);
                     bytes += chunk_bytes;
                     progress.advance(chunk_bytes);
+                    if gathered.is_empty() {
+                        gathered = signed;
+                    } else {
+                        gathered.extend(signed);
+                    }
+                    if last {
+                        sink(std::mem::take(&mut gathered));
+                    }
                 },
             );
         }
@@ -605,6 +648,7 @@ impl Pipeline {
                 progress,
                 &tally,
                 Retain::Values,
+                1,
                 &mut |mut signed| {
                     spill.push(&mut signed);
                     docs.extend(signed);
