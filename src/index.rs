@@ -284,7 +284,9 @@ pub struct Index {
     conn: Connection,
     dir: PathBuf,
     pipeline: Pipeline,
+    /// A chunk's bounds: documents, and bytes of shingle sets ([`Index::set_chunk`]).
     chunk: usize,
+    chunk_bytes: usize,
     /// The JSON fields the user named beside the text field: (id, title).
     named: (bool, bool),
     /// A format-1 index opened to read (its bands in one B-tree).
@@ -544,6 +546,7 @@ impl Index {
             dir: dir.to_path_buf(),
             pipeline,
             chunk: ADD_CHUNK,
+            chunk_bytes: ADD_CHUNK_SET_BYTES,
             named: (false, false),
             legacy: false,
             runs: None,
@@ -731,6 +734,13 @@ impl Index {
         self.chunk = documents.max(1);
     }
 
+    /// Set how many bytes of shingle sets a chunk holds before it is written, whatever its
+    /// document count ([`ADD_CHUNK_SET_BYTES`] unless set): what bounds memory when pages
+    /// are large. A chunk takes at least one document; the decisions are the same.
+    pub fn set_chunk_bytes(&mut self, bytes: usize) {
+        self.chunk_bytes = bytes;
+    }
+
     /// The parameters in force.
     pub fn params(&self) -> &Params {
         self.pipeline.params()
@@ -772,6 +782,7 @@ impl Index {
             backlog: Some(checkpoint(&self.dir.join(FILE))),
         };
         let size = self.chunk;
+        let size_bytes = self.chunk_bytes;
         let tally = FieldTally::default();
         // Deciding's parallel steps get threads of their own: in the global pool they
         // would wait behind the signing of the next pieces, and deciding is what the batch
@@ -786,12 +797,19 @@ impl Index {
             // the next; the chunk is written when full.
             let mut take = |mut signed: Vec<Doc>| -> Result<()> {
                 while !signed.is_empty() {
+                    // Up to the chunk's room in documents and in shingle-set bytes (at
+                    // least one document).
                     let room = size - open.documents;
-                    let rest = signed.split_off(room.min(signed.len()));
+                    let mut n = 0;
+                    while n < room.min(signed.len()) && (n == 0 || open.set_bytes < size_bytes) {
+                        open.set_bytes += set_bytes(&signed[n]);
+                        n += 1;
+                    }
+                    let rest = signed.split_off(n);
                     decide_piece(
                         conn, signed, &mut state, &mut open, &runs, &params, &lsh, &pool, &dir,
                     )?;
-                    if open.documents >= size {
+                    if open.documents >= size || open.set_bytes >= size_bytes {
                         let next = Open::new(conn, hasher).map_err(e)?;
                         let full = std::mem::replace(&mut open, next);
                         flush(&mut writer, full, &mut runs, &mut state, &dir)?;
@@ -1045,6 +1063,17 @@ impl Index {
 /// bounds its memory (a 10k chunk into a 1M index peaked at about 200 MB).
 pub const ADD_CHUNK: usize = 10_000;
 
+/// Shingle-set bytes a chunk holds before it is written, whatever its document count: what
+/// bounds an `add`'s memory when pages are large. 10k news pages of the bench corpus hold
+/// about 24 MB, so they fill a chunk by count; 2,500 pages of 200 KB held 0.5 GB in one
+/// chunk (peak RSS 700 MB) before this bound.
+pub const ADD_CHUNK_SET_BYTES: usize = 64 << 20;
+
+/// A document's shingle set in memory, as a chunk counts it.
+fn set_bytes(d: &Doc) -> usize {
+    d.shingles.len() * std::mem::size_of::<u32>()
+}
+
 /// Pieces an `add` signs ahead of the one it decides (each up to 2,048 documents).
 const SIGN_AHEAD: usize = 4;
 
@@ -1168,6 +1197,8 @@ struct Open<'t> {
     bands: Vec<(u64, u64)>,
     /// Documents of the chunk so far, skipped ones included.
     documents: usize,
+    /// Their shingle sets' bytes in memory ([`set_bytes`]).
+    set_bytes: usize,
 }
 
 impl<'t> Open<'t> {
@@ -1180,6 +1211,7 @@ impl<'t> Open<'t> {
             sets: Vec::new(),
             bands: Vec::new(),
             documents: 0,
+            set_bytes: 0,
         })
     }
 }

@@ -235,11 +235,20 @@ fn ids_repeated_across_chunks_are_reported_alike() {
     write_lines(&path, &lines);
     let expected = batch_outcome(&path);
     assert!(expected.iter().filter(|r| r.1 == "skipped").count() >= n / 3);
-    for chunk in [None, Some(1), Some(4), Some(n - 1)] {
-        let index = dir.path().join(format!("idx{chunk:?}"));
+    // Chunks bounded by documents, then by shingle-set bytes (1 byte: a document a chunk;
+    // 2 KB: a few).
+    let bounds = [None, Some(1), Some(4), Some(n - 1)]
+        .map(|c| (c, None))
+        .into_iter()
+        .chain([(None, Some(1)), (None, Some(2_000))]);
+    for (chunk, bytes) in bounds {
+        let index = dir.path().join(format!("idx{chunk:?}{bytes:?}"));
         let mut idx = Index::open(&index, params(), Access::Write).unwrap();
         if let Some(chunk) = chunk {
             idx.set_chunk(chunk);
+        }
+        if let Some(bytes) = bytes {
+            idx.set_chunk_bytes(bytes);
         }
         let got: Outcome = idx
             .add_batch(&sources(&path), &NoProgress)
@@ -254,7 +263,10 @@ fn ids_repeated_across_chunks_are_reported_alike() {
                 )
             })
             .collect();
-        assert_eq!(got, expected, "chunks of {chunk:?}");
+        assert_eq!(
+            got, expected,
+            "chunks of {chunk:?} documents, {bytes:?} bytes"
+        );
     }
 }
 
