@@ -73,7 +73,7 @@ impl LshParams {
         permutations: usize,
         fp_weight: f64,
     ) -> LshParams {
-        // A search over every (bands, rows) with two integrals each, ~5 ms at 128 values,
+        // A search over every (bands, rows) with two integrals each, ~2 ms at 128 values,
         // asked for several times a run (validation, signing, the index) and once per
         // process of an hourly `index add`: remembered per process.
         type Chosen = Vec<((u64, usize, u64), LshParams)>;

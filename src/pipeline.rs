@@ -556,8 +556,9 @@ impl Pipeline {
         (docs, bytes)
     }
 
-    /// Read, prepare and sign `sources` chunk by chunk, handing each chunk's documents to
-    /// `sink` in input order; returns the input bytes read. Memory holds a chunk or two, not
+    /// Read, prepare and sign `sources` chunk by chunk, handing the chunks' documents to
+    /// `sink` in input order (chunks signed while `sink` worked come as one); returns the
+    /// input bytes read. Memory holds a chunk or two, not
     /// the corpus (unless the run cleans at corpus level, which needs every page first).
     pub fn sign_each(
         &self,
