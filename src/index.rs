@@ -1314,6 +1314,15 @@ fn decide_piece(
             }
         }
     }
+    // Before the batch's first write, the piece's lookups share one read transaction: each
+    // statement on its own would take and drop a shared lock (two `fcntl` calls and a look
+    // at the write-ahead log's index), thousands of times a piece. Dropped unfinished on an
+    // error, it rolls back (nothing to undo).
+    let reading = if tx.is_autocommit() {
+        Some(rusqlite::Transaction::new_unchecked(tx, TransactionBehavior::Deferred).map_err(e)?)
+    } else {
+        None
+    };
     // What the index already holds that this batch needs: ids, exact copies, buckets.
     let mut taken: AHashMap<usize, String> = AHashMap::new();
     let leaders = &mut open.leaders;
@@ -1355,6 +1364,10 @@ fn decide_piece(
     hit.extend(leaders.values().copied());
     let store = &mut open.store;
     store.load_all(hit, Some(pool)).map_err(e)?;
+    if let Some(reading) = reading {
+        // Ends the read before the checkpoint's next pass and the batch's writes.
+        reading.commit().map_err(e)?;
+    }
 
     // Each document's plan, in arrival order: the chunk's buckets and exact-copy leaders
     // grow with every banded document, whatever it is decided to be.
