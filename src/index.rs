@@ -809,6 +809,9 @@ impl Index {
                     decide_piece(
                         conn, signed, &mut state, &mut open, &runs, &params, &lsh, &pool, &dir,
                     )?;
+                    if writer.ready() {
+                        write_rows(&mut writer, &mut open, &mut state, &dir)?;
+                    }
                     if open.documents >= size || open.set_bytes >= size_bytes {
                         let next = Open::new(conn, hasher).map_err(e)?;
                         let full = std::mem::replace(&mut open, next);
@@ -1112,6 +1115,11 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Whether the transaction has begun or can begin without waiting for the checkpoint.
+    fn ready(&self) -> bool {
+        self.tx.is_some() || self.backlog.as_ref().is_none_or(|b| b.is_finished())
+    }
+
     fn wait_for_checkpoint(&mut self) {
         if let Some(backlog) = self.backlog.take() {
             // A checkpoint that failed (a reader still on the old pages, the disk) is done
@@ -1345,6 +1353,10 @@ fn decide_piece(
                 continue;
             }
             let Some(sig) = &d.signature else { continue };
+            if leaders.contains_key(&d.content) {
+                // The chunk's already (a copy of its leader, whatever the store says).
+                continue;
+            }
             if let Some(leader) = find_content
                 .query_row([&d.content.to_be_bytes()[..]], |r| r.get::<_, i64>(0))
                 .optional()
@@ -1568,63 +1580,77 @@ fn decide_piece(
     Ok(())
 }
 
-/// Write the open chunk's rows: documents and sets in document order, bands in key order.
-fn flush(
+/// Write the documents and sets the open chunk has decided since its last write, in
+/// document order. Called after each piece once the batch's transaction can begin without
+/// waiting ([`Writer::ready`]): the rows then go to the store while the pipeline still
+/// signs, instead of all at the chunk's end. The chunk's own lookups cannot tell: ids
+/// repeated within the batch are caught before any lookup, and an exact-copy key the chunk
+/// holds is its leader's, in the store or not.
+fn write_rows(
     writer: &mut Writer<'_>,
-    open: Open<'_>,
-    runs: &mut Runs,
+    open: &mut Open<'_>,
     state: &mut BatchState,
     dir: &Path,
 ) -> Result<()> {
     let e = |e: rusqlite::Error| store_error(dir, e);
-    let Open {
-        rows,
-        sets,
-        bands: mut new_bands,
-        ..
-    } = open;
-    if rows.is_empty() {
+    if open.rows.is_empty() {
         return Ok(());
     }
     writer.begin().map_err(e)?;
     let tx = writer.conn;
     state.written = true;
     let batch = state.batch;
-    {
-        let mut insert_doc = tx
-            .prepare(
-                "INSERT INTO docs(doc, id, status, story, kept, similarity, title, origin,
-                                  reason, batch)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
+    let mut insert_doc = tx
+        .prepare_cached(
+            "INSERT INTO docs(doc, id, status, story, kept, similarity, title, origin,
+                              reason, batch)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .map_err(e)?;
+    for r in open.rows.drain(..) {
+        insert_doc
+            .execute(params![
+                r.doc as i64,
+                r.id,
+                r.status,
+                r.story.map(|s| s as i64),
+                r.kept.map(|k| k as i64),
+                r.similarity,
+                r.title,
+                r.origin,
+                r.reason,
+                batch as i64
+            ])
             .map_err(e)?;
-        for r in &rows {
-            insert_doc
-                .execute(params![
-                    r.doc as i64,
-                    r.id,
-                    r.status,
-                    r.story.map(|s| s as i64),
-                    r.kept.map(|k| k as i64),
-                    r.similarity,
-                    r.title,
-                    r.origin,
-                    r.reason,
-                    batch as i64
-                ])
-                .map_err(e)?;
-        }
-        let mut insert_set = tx
-            .prepare("INSERT INTO sets(doc, content, shingles) VALUES (?1, ?2, ?3)")
-            .map_err(e)?;
-        for (doc, content, shingles) in &sets {
-            insert_set
-                .execute(params![*doc as i64, &content.to_be_bytes()[..], shingles])
-                .map_err(e)?;
-        }
-        new_bands.sort_unstable_by_key(|&(key, doc)| (key as i64, doc));
-        runs.append(tx, &new_bands).map_err(e)?;
     }
+    let mut insert_set = tx
+        .prepare_cached("INSERT INTO sets(doc, content, shingles) VALUES (?1, ?2, ?3)")
+        .map_err(e)?;
+    for (doc, content, shingles) in open.sets.drain(..) {
+        insert_set
+            .execute(params![doc as i64, &content.to_be_bytes()[..], shingles])
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// Write the open chunk's rows: documents and sets still unwritten ([`write_rows`]), then
+/// its bands as a run, in key order.
+fn flush(
+    writer: &mut Writer<'_>,
+    mut open: Open<'_>,
+    runs: &mut Runs,
+    state: &mut BatchState,
+    dir: &Path,
+) -> Result<()> {
+    let e = |e: rusqlite::Error| store_error(dir, e);
+    write_rows(writer, &mut open, state, dir)?;
+    let mut new_bands = open.bands;
+    if new_bands.is_empty() {
+        return Ok(());
+    }
+    new_bands.sort_unstable_by_key(|&(key, doc)| (key as i64, doc));
+    runs.append(writer.conn, &new_bands).map_err(e)?;
     Ok(())
 }
 
