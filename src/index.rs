@@ -321,12 +321,26 @@ fn lock_for_writing(dir: &Path) -> Result<std::fs::File> {
         .write(true)
         .open(dir.join(LOCK))
         .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(busy_error(dir)),
-        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    // A lock is held by an open file description, which a process this program starts
+    // shares until it executes its program: a writer's lock can outlive the writer by that
+    // moment (seen in the tests, which start processes while others add). So a held lock
+    // is tried again for a short while before it means another writer.
+    let mut tries = 0;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if tries < LOCK_TRIES => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => return Err(busy_error(dir)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
     }
 }
+
+/// How many more times a held writer's lock is tried, 10 ms apart ([`lock_for_writing`]).
+const LOCK_TRIES: u32 = 20;
 
 fn busy_error(dir: &Path) -> Error {
     Error::new(
