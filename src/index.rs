@@ -769,8 +769,9 @@ impl Index {
     /// keys looked up in the index (earlier chunks included, as the transaction sees its
     /// own rows) once, in key order, the indexed documents they hit loaded once, and the
     /// decisions taken in memory in arrival order ([`cluster::decide`]) against the index
-    /// and the chunk's earlier pieces. The chunk's rows are written once, when it is full,
-    /// bands in key order. A chunk decides exactly as a batch of its own would, so the
+    /// and the chunk's earlier pieces. A piece's documents and sets are written once it is
+    /// decided and the transaction can begin without waiting; the chunk's bands once it is
+    /// full, in key order. A chunk decides exactly as a batch of its own would, so the
     /// batch decides as `dedup --keep first` does.
     pub fn add_batch(
         &mut self,
@@ -808,7 +809,7 @@ impl Index {
         let mut failed: Option<Error> = None;
         {
             // Each piece is decided as it comes, on this thread, while the pipeline signs
-            // the next; the chunk is written when full.
+            // the next; its rows are written then, the chunk's bands when it is full.
             let mut take = |mut signed: Vec<Doc>| -> Result<()> {
                 while !signed.is_empty() {
                     // Up to the chunk's room in documents and in shingle-set bytes (at
@@ -1205,7 +1206,8 @@ impl BatchState {
 /// The chunk being decided: documents decided but not yet written, and what later
 /// documents of the chunk must see that the store does not hold yet. Its documents arrive
 /// in pieces (as the pipeline signs them), so deciding overlaps signing; its rows are
-/// written once, when the chunk is full ([`flush`]).
+/// written as its pieces are decided ([`write_rows`]), its bands when it is full
+/// ([`flush`]).
 struct Open<'t> {
     /// Indexed documents loaded, and the chunk's own documents.
     store: Loader<'t>,
