@@ -398,15 +398,13 @@ fn read_set(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Shingles> {
 
 /// A stored shingle set, read from column `i`.
 fn decode_set(bytes: &[u8], i: usize) -> rusqlite::Result<Shingles> {
-    crate::shingle::decode_set(bytes)
-        .map(Shingles::from_hashes)
-        .ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                i,
-                rusqlite::types::Type::Blob,
-                "a damaged shingle set".into(),
-            )
-        })
+    Shingles::from_stored(bytes).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Blob,
+            "a damaged shingle set".into(),
+        )
+    })
 }
 
 /// Loads banded documents from the store, once each.
@@ -1283,23 +1281,42 @@ impl ChunkBuckets {
         }
     }
 
-    /// How many of the chunk's documents have `key`.
-    fn len(&self, key: u64) -> usize {
-        self.ends.get(&key).map_or(0, |&(_, _, n)| n as usize)
+    /// The bucket of `key`: its size and its first pair from one lookup in a map of up to
+    /// a chunk's 320k keys (asking for each was a lookup each).
+    fn get(&self, key: u64) -> Bucket {
+        match self.ends.get(&key) {
+            Some(&(first, _, n)) => Bucket { first, n },
+            None => Bucket {
+                first: Self::NONE,
+                n: 0,
+            },
+        }
+    }
+}
+
+/// A key's bucket in [`ChunkBuckets`]: its first pair and how many it has.
+#[derive(Clone, Copy)]
+struct Bucket {
+    first: u32,
+    n: u32,
+}
+
+impl Bucket {
+    /// How many of the chunk's documents have the key.
+    fn len(self) -> usize {
+        self.n as usize
     }
 
-    /// The first `n` documents with `key`, earliest first, appended to `out`.
-    fn extend_first(&self, key: u64, n: usize, bands: &[(u64, u64)], out: &mut Vec<u64>) {
-        let mut at = self
-            .ends
-            .get(&key)
-            .map_or(Self::NONE, |&(first, _, _)| first);
+    /// The first `n` documents with the key, earliest first, appended to `out` (`next`:
+    /// [`ChunkBuckets::next`]).
+    fn extend_first(self, n: usize, next: &[u32], bands: &[(u64, u64)], out: &mut Vec<u64>) {
+        let mut at = self.first;
         for _ in 0..n {
-            if at == Self::NONE {
+            if at == ChunkBuckets::NONE {
                 break;
             }
             out.push(bands[at as usize].1);
-            at = self.next[at as usize];
+            at = next[at as usize];
         }
     }
 }
@@ -1426,12 +1443,12 @@ fn decide_piece(
         let mut spent = 0u32;
         for &key in &keys[i] {
             let indexed = buckets.get(&key).map_or(&[][..], Vec::as_slice);
-            let ours = batch_buckets.len(key);
-            let earlier = indexed.len() + ours;
+            let ours = batch_buckets.get(key);
+            let earlier = indexed.len() + ours.len();
             if let Some(n) = lsh::earlier_partners(earlier, spent) {
                 candidates.extend(indexed.iter().take(n));
                 let n = n.saturating_sub(indexed.len());
-                batch_buckets.extend_first(key, n, &open.bands, &mut candidates);
+                ours.extend_first(n, &batch_buckets.next, &open.bands, &mut candidates);
                 if earlier > lsh::MAX_BUCKET_PAIRS {
                     spent += n as u32;
                 }
