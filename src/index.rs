@@ -1292,6 +1292,18 @@ impl ChunkBuckets {
             },
         }
     }
+
+    /// The first `n` documents of `bucket`, earliest first, appended to `out`.
+    fn extend_first(&self, bucket: Bucket, n: usize, bands: &[(u64, u64)], out: &mut Vec<u64>) {
+        let mut at = bucket.first;
+        for _ in 0..n {
+            if at == Self::NONE {
+                break;
+            }
+            out.push(bands[at as usize].1);
+            at = self.next[at as usize];
+        }
+    }
 }
 
 /// A key's bucket in [`ChunkBuckets`]: its first pair and how many it has.
@@ -1305,19 +1317,6 @@ impl Bucket {
     /// How many of the chunk's documents have the key.
     fn len(self) -> usize {
         self.n as usize
-    }
-
-    /// The first `n` documents with the key, earliest first, appended to `out` (`next`:
-    /// [`ChunkBuckets::next`]).
-    fn extend_first(self, n: usize, next: &[u32], bands: &[(u64, u64)], out: &mut Vec<u64>) {
-        let mut at = self.first;
-        for _ in 0..n {
-            if at == ChunkBuckets::NONE {
-                break;
-            }
-            out.push(bands[at as usize].1);
-            at = next[at as usize];
-        }
     }
 }
 
@@ -1448,7 +1447,7 @@ fn decide_piece(
             if let Some(n) = lsh::earlier_partners(earlier, spent) {
                 candidates.extend(indexed.iter().take(n));
                 let n = n.saturating_sub(indexed.len());
-                ours.extend_first(n, &batch_buckets.next, &open.bands, &mut candidates);
+                batch_buckets.extend_first(ours, n, &open.bands, &mut candidates);
                 if earlier > lsh::MAX_BUCKET_PAIRS {
                     spent += n as u32;
                 }
@@ -1678,10 +1677,8 @@ fn flush(
 ) -> Result<()> {
     let e = |e: rusqlite::Error| store_error(dir, e);
     write_rows(writer, &mut open, state, dir)?;
+    // A chunk of skipped pages and copies has no bands: `append` writes no run then.
     let mut new_bands = open.bands;
-    if new_bands.is_empty() {
-        return Ok(());
-    }
     new_bands.sort_unstable_by_key(|&(key, doc)| (key as i64, doc));
     runs.append(writer.conn, &new_bands).map_err(e)?;
     Ok(())
