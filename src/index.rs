@@ -80,7 +80,7 @@ use crate::lsh::{self, LshParams};
 use crate::minhash::{MinHasher, Signature};
 use crate::params::{Keep, Mode, Params, Verify};
 use crate::pipeline::{Pipeline, Progress};
-use crate::read::{FieldTally, Sources};
+use crate::read::{FieldTally, Origin, Sources};
 use crate::shingle::Shingles;
 use crate::verify::Measure;
 
@@ -387,7 +387,7 @@ struct DocRow {
     kept: Option<u64>,
     similarity: Option<f64>,
     title: Option<String>,
-    origin: String,
+    origin: Origin,
     reason: Option<String>,
 }
 
@@ -786,7 +786,8 @@ impl Index {
         // so what is read here holds until the batch commits.
         let mut state = BatchState::read(conn).map_err(e)?;
         let mut runs = Runs::load(conn, false).map_err(e)?;
-        let mut open = Open::new(conn, hasher).map_err(e)?;
+        let size = self.chunk;
+        let mut open = Open::new(conn, hasher, size).map_err(e)?;
         // The last batch's pages go from the write-ahead log into the database file while
         // this one is signed and decided; the transaction begins with the first write.
         let mut writer = Writer {
@@ -794,7 +795,6 @@ impl Index {
             tx: None,
             backlog: Some(checkpoint(&self.dir.join(FILE))),
         };
-        let size = self.chunk;
         let size_bytes = self.chunk_bytes;
         let tally = FieldTally::default();
         // Deciding's parallel steps get threads of their own: in the global pool they
@@ -826,9 +826,9 @@ impl Index {
                         write_rows(&mut writer, &mut open, &mut state, &dir)?;
                     }
                     if open.documents >= size || open.set_bytes >= size_bytes {
-                        let next = Open::new(conn, hasher).map_err(e)?;
+                        let next = Open::new(conn, hasher, size).map_err(e)?;
                         let full = std::mem::replace(&mut open, next);
-                        flush(&mut writer, full, &mut runs, &mut state, &dir)?;
+                        flush(&mut writer, full, &mut runs, &mut state, &pool, &dir)?;
                     }
                     signed = rest;
                 }
@@ -847,7 +847,7 @@ impl Index {
         if let Some(err) = failed {
             return Err(err);
         }
-        flush(&mut writer, open, &mut runs, &mut state, &dir)?;
+        flush(&mut writer, open, &mut runs, &mut state, &pool, &dir)?;
         let (id, title) = self.named;
         if let Some(err) = sources.missing_field(tally.counts(), id, title) {
             // A mistake in the flags: the transaction is dropped, nothing is written.
@@ -1100,7 +1100,7 @@ struct BatchState {
     next_story: u64,
     /// The origin of each id's first document in this batch (the pipeline's rule for
     /// repeated ids: the earliest wins).
-    first_of_id: AHashMap<String, String>,
+    first_of_id: AHashMap<String, Origin>,
     records: Vec<AddRecord>,
     /// Whether any row was written.
     written: bool,
@@ -1217,14 +1217,19 @@ struct Open<'t> {
     sets: Vec<(u64, u128, Vec<u8>)>,
     /// The chunk's (band key, document) pairs, in arrival order.
     bands: Vec<(u64, u64)>,
-    /// Documents of the chunk so far, skipped ones included.
+    /// Documents of the chunk so far, skipped ones included, and the most it takes.
     documents: usize,
+    limit: usize,
     /// Their shingle sets' bytes in memory ([`set_bytes`]).
     set_bytes: usize,
 }
 
 impl<'t> Open<'t> {
-    fn new(conn: &'t Connection, hasher: &'t MinHasher) -> rusqlite::Result<Open<'t>> {
+    fn new(
+        conn: &'t Connection,
+        hasher: &'t MinHasher,
+        limit: usize,
+    ) -> rusqlite::Result<Open<'t>> {
         Ok(Open {
             store: Loader::new(conn, hasher)?,
             leaders: AHashMap::new(),
@@ -1233,6 +1238,7 @@ impl<'t> Open<'t> {
             sets: Vec::new(),
             bands: Vec::new(),
             documents: 0,
+            limit,
             set_bytes: 0,
         })
     }
@@ -1263,6 +1269,12 @@ struct ChunkBuckets {
 
 impl ChunkBuckets {
     const NONE: u32 = u32::MAX;
+
+    /// Room for `additional` more pairs without growing.
+    fn reserve(&mut self, additional: usize) {
+        self.ends.reserve(additional);
+        self.next.reserve(additional);
+    }
 
     /// Pair `bands[at]` (the last pushed) joins its key's bucket.
     fn push(&mut self, key: u64, at: usize) {
@@ -1348,9 +1360,9 @@ fn decide_piece(
     // Repeated ids, across the chunks of the batch ([`crate::pipeline::skip_repeated_ids`]).
     for d in &mut docs {
         match state.first_of_id.get(&d.id) {
-            Some(first) => d.skip_as_repeated(first.clone()),
+            Some(first) => d.skip_as_repeated(first.to_string()),
             None => {
-                state.first_of_id.insert(d.id.clone(), d.origin.to_string());
+                state.first_of_id.insert(d.id.clone(), d.origin.clone());
             }
         }
     }
@@ -1417,6 +1429,15 @@ fn decide_piece(
     // grow with every banded document, whatever it is decided to be.
     let mut next_doc = state.next_doc;
     let batch_buckets = &mut open.buckets;
+    // Room for the pairs of up to four pieces ahead (at most what the chunk can still
+    // take, so a small batch stays small): grown one pair at a time, the chunk's map of up
+    // to 320k keys was rehashed and its vectors copied as they doubled, into fresh memory
+    // each time (about 35 ms of the deciding thread in a 10k `add`).
+    let piece_pairs: usize = keys.iter().map(Vec::len).sum();
+    let room = open.limit.saturating_sub(open.documents - docs.len()) * lsh.bands;
+    let ahead = (4 * piece_pairs).min(room).max(piece_pairs);
+    batch_buckets.reserve(ahead);
+    open.bands.reserve(ahead);
     let mut plans: Vec<Plan> = Vec::with_capacity(docs.len());
     // This piece's banded documents, by number: not in the store until decided.
     let mut in_piece: AHashMap<u64, usize> = AHashMap::new();
@@ -1531,7 +1552,7 @@ fn decide_piece(
                     kept: None,
                     similarity: None,
                     title: d.title.clone(),
-                    origin: d.origin.to_string(),
+                    origin: d.origin.clone(),
                     reason: record.reason.clone(),
                 });
                 records.push(record);
@@ -1588,7 +1609,7 @@ fn decide_piece(
             kept,
             similarity,
             title: d.title.clone(),
-            origin: d.origin.to_string(),
+            origin: d.origin.clone(),
             reason: None,
         });
         if banded {
@@ -1639,6 +1660,7 @@ fn write_rows(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )
         .map_err(e)?;
+    let mut origin = OriginText::default();
     for r in open.rows.drain(..) {
         insert_doc
             .execute(params![
@@ -1649,7 +1671,7 @@ fn write_rows(
                 r.kept.map(|k| k as i64),
                 r.similarity,
                 r.title,
-                r.origin,
+                origin.of(&r.origin),
                 r.reason,
                 batch as i64
             ])
@@ -1666,6 +1688,37 @@ fn write_rows(
     Ok(())
 }
 
+/// Origins as text (`PATH:LINE`), the path's text made once a file: `Path::display` and the
+/// formatter for every row were a tenth of writing a chunk's documents.
+#[derive(Default)]
+struct OriginText {
+    path: Option<std::sync::Arc<Path>>,
+    prefix: usize,
+    text: String,
+}
+
+impl OriginText {
+    /// `origin` as [`Origin`]'s `Display` writes it.
+    fn of(&mut self, origin: &Origin) -> &str {
+        use std::fmt::Write;
+        if !self
+            .path
+            .as_ref()
+            .is_some_and(|p| std::sync::Arc::ptr_eq(p, &origin.path))
+        {
+            self.text.clear();
+            write!(self.text, "{}", origin.path.display()).expect("a String takes any text");
+            self.prefix = self.text.len();
+            self.path = Some(origin.path.clone());
+        }
+        self.text.truncate(self.prefix);
+        if let Some(line) = origin.line {
+            write!(self.text, ":{line}").expect("a String takes any text");
+        }
+        &self.text
+    }
+}
+
 /// Write the open chunk's rows: documents and sets still unwritten ([`write_rows`]), then
 /// its bands as a run, in key order.
 fn flush(
@@ -1673,13 +1726,16 @@ fn flush(
     mut open: Open<'_>,
     runs: &mut Runs,
     state: &mut BatchState,
+    pool: &rayon::ThreadPool,
     dir: &Path,
 ) -> Result<()> {
     let e = |e: rusqlite::Error| store_error(dir, e);
     write_rows(writer, &mut open, state, dir)?;
     // A chunk of skipped pages and copies has no bands: `append` writes no run then.
     let mut new_bands = open.bands;
-    new_bands.sort_unstable_by_key(|&(key, doc)| (key as i64, doc));
+    // In the add's pool: the last chunk's flush is what the batch waits for, the
+    // signing threads done.
+    pool.install(|| new_bands.par_sort_unstable_by_key(|&(key, doc)| (key as i64, doc)));
     runs.append(writer.conn, &new_bands).map_err(e)?;
     Ok(())
 }
@@ -1706,4 +1762,48 @@ fn prefilter_floor(params: &Params) -> f64 {
     let t = params.threshold;
     let k = params.minhash.permutations as f64;
     t - 4.0 * (t * (1.0 - t) / k).sqrt() - 0.02
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn origin_text_is_what_display_writes() {
+        let a: Arc<Path> = Arc::from(Path::new("crawl/a.jsonl"));
+        let b: Arc<Path> = Arc::from(Path::new("crawl/b b.txt"));
+        let origins = [
+            Origin {
+                path: a.clone(),
+                line: Some(1),
+            },
+            Origin {
+                path: a.clone(),
+                line: Some(12_345),
+            },
+            Origin {
+                path: b.clone(),
+                line: None,
+            },
+            Origin {
+                path: a,
+                line: Some(7),
+            },
+            // The same path in another allocation: its text made again.
+            Origin {
+                path: Arc::from(Path::new("crawl/b b.txt")),
+                line: Some(2),
+            },
+            Origin {
+                path: b,
+                line: None,
+            },
+        ];
+        let mut text = OriginText::default();
+        for origin in &origins {
+            assert_eq!(text.of(origin), origin.to_string());
+        }
+    }
 }
