@@ -328,35 +328,27 @@ impl Runs {
         };
         let id = self.next_id;
         self.next_id += 1;
-        let distinct = 1 + bands.windows(2).filter(|w| w[0].0 != w[1].0).count();
-        let run = if distinct <= FILTER_KEYS {
-            // One filter covers the run (a filter closes only past FILTER_KEYS keys): it is
-            // built on a thread of its own while the blocks are written, instead of after
-            // them on the thread the batch waits for (about 25 ms of a 10k chunk).
-            std::thread::scope(|scope| {
-                let built = scope.spawn(|| {
-                    let mut keys: Vec<u64> = bands.iter().map(|&(key, _)| key).collect();
-                    keys.dedup();
-                    filter_bytes(&keys)
-                });
-                let mut writer = RunWriter::new(conn, id)?;
-                writer.gather = false;
-                for &(key, doc) in bands {
-                    writer.push(key as i64, doc)?;
-                }
+        let mut keys: Vec<u64> = bands.iter().map(|&(key, _)| key).collect();
+        keys.dedup();
+        let run = std::thread::scope(|scope| {
+            // One filter covers the run when its distinct keys fit one (a filter closes only
+            // past FILTER_KEYS keys, as every chunk of an `add`'s do): it is built on a thread
+            // of its own while the blocks are written, instead of after them on the thread
+            // the batch waits for (about 25 ms of a 10k chunk). Else the writer gathers them.
+            let built = (keys.len() <= FILTER_KEYS).then(|| scope.spawn(|| filter_bytes(&keys)));
+            let mut writer = RunWriter::new(conn, id)?;
+            writer.gather = built.is_none();
+            for &(key, doc) in bands {
+                writer.push(key as i64, doc)?;
+            }
+            if let Some(built) = built {
                 let filter = built
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 writer.write_filter(bands[0].0 as i64, filter)?;
-                writer.finish(0, first_doc as i64)
-            })?
-        } else {
-            let mut writer = RunWriter::new(conn, id)?;
-            for &(key, doc) in bands {
-                writer.push(key as i64, doc)?;
             }
-            writer.finish(0, first_doc as i64)?
-        };
+            writer.finish(0, first_doc as i64)
+        })?;
         self.insert(run);
         Ok(())
     }
