@@ -330,25 +330,19 @@ impl Runs {
         self.next_id += 1;
         let mut keys: Vec<u64> = bands.iter().map(|&(key, _)| key).collect();
         keys.dedup();
-        let run = std::thread::scope(|scope| {
-            // One filter covers the run when its distinct keys fit one (a filter closes only
-            // past FILTER_KEYS keys, as every chunk of an `add`'s do): it is built on a thread
-            // of its own while the blocks are written, instead of after them on the thread
-            // the batch waits for (about 25 ms of a 10k chunk). Else the writer gathers them.
-            let built = (keys.len() <= FILTER_KEYS).then(|| scope.spawn(|| filter_bytes(&keys)));
-            let mut writer = RunWriter::new(conn, id)?;
-            writer.gather = built.is_none();
-            for &(key, doc) in bands {
-                writer.push(key as i64, doc)?;
-            }
-            if let Some(built) = built {
-                let filter = built
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                writer.write_filter(bands[0].0 as i64, filter)?;
-            }
-            writer.finish(0, first_doc as i64)
-        })?;
+        let mut writer = RunWriter::new(conn, id)?;
+        if keys.len() <= FILTER_KEYS {
+            // One filter covers the run (a filter closes only past FILTER_KEYS keys, as every
+            // chunk of an `add`'s do): it is built aside while the blocks are written, instead
+            // of after them on the thread the batch waits for (about 25 ms of a 10k chunk).
+            // Else the writer gathers the keys and closes its filters as it goes.
+            writer.gather = false;
+            writer.build_aside(bands[0].0 as i64, keys);
+        }
+        for &(key, doc) in bands {
+            writer.push(key as i64, doc)?;
+        }
+        let run = writer.finish(0, first_doc as i64)?;
         self.insert(run);
         Ok(())
     }
@@ -442,8 +436,8 @@ struct RunWriter<'c> {
     blocks: Vec<(i64, i64)>,
     block: Vec<u8>,
     filters: Vec<(i64, Option<Vec<u8>>)>,
-    /// Whether the writer gathers its filters' keys (else they are written for it,
-    /// [`RunWriter::write_filter`]).
+    /// Whether the writer gathers its filters' keys (else its one filter is built for it,
+    /// [`RunWriter::build_aside`]).
     gather: bool,
     /// Filters closed before the run's end, each from its first key, built on threads of
     /// their own while the run is written ([`RunWriter::build_filter_aside`]).
@@ -530,8 +524,14 @@ impl<'c> RunWriter<'c> {
     /// row is written by [`RunWriter::finish`], in order.
     fn build_filter_aside(&mut self) {
         let keys = std::mem::replace(&mut self.filter_keys, Vec::with_capacity(FILTER_KEYS));
+        self.build_aside(self.filter_first, keys);
+    }
+
+    /// Build the filter of distinct `keys`, from key `first` on, on a thread of its own; its
+    /// row is written by [`RunWriter::finish`], after the filters begun before it.
+    fn build_aside(&mut self, first: i64, keys: Vec<u64>) {
         let built = std::thread::spawn(move || filter_bytes(&keys));
-        self.building.push((self.filter_first, built));
+        self.building.push((first, built));
     }
 
     fn close_filter(&mut self) -> rusqlite::Result<()> {
