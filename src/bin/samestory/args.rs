@@ -134,8 +134,8 @@ pub struct LevelArgs {
     #[arg(long, value_enum, default_value_t = LevelArg::Copies)]
     pub level: LevelArg,
     /// With --level events: two groups of reports are one event while their mean event
-    /// score (cosine of weighted names, numbers and content words, title and lede counting
-    /// more, times a date factor) is at least this.
+    /// score (cosine of weighted names, numbers, content words and two-word phrases, title
+    /// and lede counting more, times a date factor) is at least this.
     #[arg(long, value_name = "SCORE", default_value_t = samestory::events::DEFAULT_THRESHOLD)]
     pub event_threshold: f64,
     /// With --level events: do not look for two events of one kind inside a grouped event
