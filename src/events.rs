@@ -70,6 +70,8 @@ const LEDE_BLOCKS: usize = 2;
 pub(crate) const MAX_FEATURES: usize = 160;
 /// Display strings kept per document, for the terms that define an event.
 const MAX_TERMS: usize = 24;
+/// Display strings of phrases kept per document, for explanations.
+const MAX_PHRASE_TERMS: usize = 8;
 /// Weighted samples per story for candidate generation.
 pub const SAMPLES: usize = 64;
 /// The background table counts as this many documents in the inverse document frequency.
@@ -104,8 +106,12 @@ const EVENT_TERMS: usize = 6;
 pub struct EventDoc {
     /// Feature hash, zone-weighted count and background document share, sorted by hash.
     pub features: Vec<(u64, f32, f32)>,
-    /// Display strings of the most telling features, for explanations and event terms.
+    /// Display strings of the most telling features other than phrases, for explanations
+    /// and event terms.
     pub terms: Vec<(u64, String)>,
+    /// Display strings of the most telling phrases, for explanations only (an event's terms
+    /// are its names and words).
+    pub phrases: Vec<(u64, String)>,
     /// The page's date, in days since 1970-01-01.
     pub date: Option<i32>,
 }
@@ -164,8 +170,9 @@ impl Background {
 #[derive(Debug, Clone, Copy)]
 struct Seen {
     count: f32,
-    /// Whether it is a phrase: scored, not listed among a page's terms (its words and names
-    /// read better, and "Jinping told" says nothing a reader needs).
+    /// Whether it is a phrase: scored, and shown in explanations, not among an event's terms
+    /// (its words and names read better there, and "Jinping told" says nothing a reader
+    /// needs).
     phrase: bool,
     /// Background document share (for choosing which features to keep).
     share: f32,
@@ -411,6 +418,12 @@ pub fn features(
         .take(MAX_TERMS)
         .map(|(h, s)| (*h, text_of(s)))
         .collect();
+    let phrases = all
+        .iter()
+        .filter(|(_, s)| s.phrase)
+        .take(MAX_PHRASE_TERMS)
+        .map(|(h, s)| (*h, text_of(s)))
+        .collect();
     let mut features: Vec<(u64, f32, f32)> =
         all.iter().map(|(h, s)| (*h, s.count, s.share)).collect();
     features.sort_unstable_by_key(|f| f.0);
@@ -423,6 +436,7 @@ pub fn features(
     EventDoc {
         features,
         terms,
+        phrases,
         date,
     }
 }
@@ -1276,6 +1290,7 @@ fn event_doc(analysis: &Analysis, d: u32) -> &EventDoc {
 static EMPTY: EventDoc = EventDoc {
     features: Vec::new(),
     terms: Vec::new(),
+    phrases: Vec::new(),
     date: None,
 };
 
@@ -1389,6 +1404,8 @@ impl<'a> Scorer<'a> {
             .terms
             .iter()
             .chain(&y.terms)
+            .chain(&x.phrases)
+            .chain(&y.phrases)
             .map(|(h, t)| (*h, t.as_str()))
             .collect();
         // A word and the one-word name it also is show as one term.
@@ -1619,12 +1636,18 @@ mod tests {
         // Not across a stopword ("said the heavyweight") or punctuation ("fight, set").
         assert_eq!(count("said heavyweight"), None);
         assert_eq!(count("fight set"), None);
-        // Scored, not listed: the terms a reader sees are words, names and numbers.
+        // An event's terms are words, names and numbers; phrases are kept apart, for
+        // explanations.
         assert!(f.terms.iter().all(|t| !t.1.contains(' ')), "{:?}", f.terms);
         assert!(
             f.terms.iter().any(|t| t.1 == "heavyweight"),
             "{:?}",
             f.terms
+        );
+        assert!(
+            f.phrases.iter().any(|t| t.1 == "heavyweight title"),
+            "{:?}",
+            f.phrases
         );
     }
 
