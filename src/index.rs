@@ -786,6 +786,7 @@ impl Index {
         // so what is read here holds until the batch commits.
         let mut state = BatchState::read(conn).map_err(e)?;
         let mut runs = Runs::load(conn, false).map_err(e)?;
+        runs.hold(HELD_RUN_BYTES);
         let size = self.chunk;
         let mut open = Open::new(conn, hasher, size).map_err(e)?;
         // The last batch's pages go from the write-ahead log into the database file while
@@ -1089,6 +1090,10 @@ pub const ADD_CHUNK_SET_BYTES: usize = 64 << 20;
 fn set_bytes(d: &Doc) -> usize {
     d.shingles.len() * std::mem::size_of::<u32>()
 }
+
+/// Bytes of level-0 runs an `add` keeps in memory once read ([`Runs::hold`]): sixteen
+/// runs of a 10k chunk (about 4 MB each), all an index has between two merges.
+const HELD_RUN_BYTES: usize = 64 << 20;
 
 /// Pieces an `add` signs ahead of the one it decides (each up to 2,048 documents).
 const SIGN_AHEAD: usize = 4;

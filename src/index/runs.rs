@@ -161,6 +161,18 @@ pub(super) struct Runs {
     next_id: i64,
     /// A format-1 index opened to read: one B-tree, no runs.
     legacy: bool,
+    /// Level-0 runs read whole once and kept, by run: an `add` looks up every piece's keys
+    /// in every run, and a level-0 run's thousands of wanted keys fall in nearly all of its
+    /// few hundred blocks, so each piece read each such run whole again ([`Runs::hold`]).
+    held: std::sync::Mutex<Held>,
+}
+
+/// What [`Runs`] holds in memory: each held run's pairs, all its blocks end to end (sorted,
+/// as the blocks are), and the bytes it may still take.
+#[derive(Default)]
+struct Held {
+    pairs: AHashMap<i64, std::sync::Arc<Vec<u8>>>,
+    room: usize,
 }
 
 impl Runs {
@@ -171,6 +183,7 @@ impl Runs {
                 runs: Vec::new(),
                 next_id: 1,
                 legacy,
+                held: Default::default(),
             });
         }
         let mut runs = conn
@@ -210,7 +223,50 @@ impl Runs {
             runs,
             next_id,
             legacy,
+            held: Default::default(),
         })
+    }
+
+    /// Keep level-0 runs in memory once read, up to `bytes` of pairs in all (none by
+    /// default: a query's few keys read a few blocks). For an `add`, whose runs do not
+    /// change until its batch's merge, and whose every piece looks up thousands of keys.
+    pub(super) fn hold(&mut self, bytes: usize) {
+        let held = self.held.get_mut().expect("not poisoned");
+        held.room = bytes;
+    }
+
+    /// `run`'s pairs, all blocks end to end, if it is held, or if it can be ([`Runs::hold`])
+    /// and the lookup is `dense` (it would read the run nearly whole anyway: a one-document
+    /// `add` does not read whole runs to keep them).
+    fn held(
+        &self,
+        conn: &Connection,
+        run: &Run,
+        dense: bool,
+    ) -> rusqlite::Result<Option<std::sync::Arc<Vec<u8>>>> {
+        let mut held = self.held.lock().expect("not poisoned");
+        if let Some(pairs) = held.pairs.get(&run.id) {
+            return Ok(Some(pairs.clone()));
+        }
+        let bound = run.blocks.len() * (BLOCK_PAIRS + BUCKET_ROWS) * PAIR;
+        if !dense || run.level != 0 || bound > held.room {
+            return Ok(None);
+        }
+        let (low, high) = run.row_ids();
+        let mut scan = conn.prepare_cached(
+            "SELECT pairs FROM run_blocks WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+        )?;
+        let mut rows = scan.query([low, high])?;
+        // Sized once (a block holds at most `bound`'s share), not doubled as it grows.
+        let mut pairs = Vec::with_capacity(bound);
+        while let Some(row) = rows.next()? {
+            pairs.extend_from_slice(row.get_ref(0)?.as_blob()?);
+        }
+        pairs.shrink_to_fit();
+        held.room -= pairs.len().min(held.room);
+        let pairs = std::sync::Arc::new(pairs);
+        held.pairs.insert(run.id, pairs.clone());
+        Ok(Some(pairs))
     }
 
     /// How many runs the index holds.
@@ -283,6 +339,14 @@ impl Runs {
             let base = row_id(run.id, 0);
             let mut blocks: Vec<usize> = wanted.iter().map(|w| w.0).collect();
             blocks.dedup();
+            let dense = last - first < 4 * blocks.len();
+            if let Some(pairs) = self.held(conn, run, dense)? {
+                // The blocks end to end are sorted as each block is.
+                for &(_, key) in &wanted {
+                    take_docs(&mut found, &pairs, key);
+                }
+                continue;
+            }
             let mut next = 0;
             let mut take = |block: usize, pairs: &[u8]| {
                 while next < wanted.len() && wanted[next].0 < block {
@@ -293,7 +357,7 @@ impl Runs {
                     next += 1;
                 }
             };
-            if last - first < 4 * blocks.len() {
+            if dense {
                 // Dense wants (an `add`'s thousands of keys): one pass over the blocks in
                 // between costs less than a lookup a block.
                 let mut rows = scan.query([row_id(run.id, first), row_id(run.id, last)])?;
@@ -351,6 +415,8 @@ impl Runs {
     /// of the next level. The runs of one level are neighbours in document order (levels
     /// never rise from older runs to newer), so a merged run keeps the order too.
     pub(super) fn compact(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        // Merged runs are gone, and no lookup follows a batch's merge.
+        self.held.get_mut().expect("not poisoned").pairs.clear();
         loop {
             let mut counts: std::collections::BTreeMap<u32, usize> = Default::default();
             for run in &self.runs {
@@ -695,6 +761,35 @@ mod tests {
             .unwrap();
         let listed: usize = again.runs.iter().map(|r| r.blocks.len()).sum();
         assert_eq!(blocks as usize, listed);
+    }
+
+    #[test]
+    fn a_held_run_answers_as_its_blocks_do() {
+        // Three level-0 runs of many blocks; a key with a full bucket sits in each. Dense
+        // wants (every key of the runs, and misses between them) read the runs whole and
+        // keep them; the answers must be the block-by-block ones, then and once held.
+        let conn = table();
+        let mut runs = Runs::load(&conn, false).unwrap();
+        for r in 0..3u64 {
+            let mut bands: Vec<(u64, u64)> =
+                (0..3_000u64).map(|i| (i * 4, r * 10_000 + i)).collect();
+            bands.extend((0..100u64).map(|d| (6_000, r * 10_000 + 5_000 + d)));
+            runs.append(&conn, &sorted(bands)).unwrap();
+        }
+        let wanted: Vec<u64> = (0..12_001u64).step_by(2).collect();
+        let plain = runs.earliest(&conn, &wanted, None).unwrap();
+        runs.hold(64 << 20);
+        let first = runs.earliest(&conn, &wanted, None).unwrap();
+        assert_eq!(runs.held.lock().unwrap().pairs.len(), 3);
+        let again = runs.earliest(&conn, &wanted, None).unwrap();
+        assert_eq!(first, plain);
+        assert_eq!(again, plain);
+        assert_eq!(plain.len(), 3_000);
+        assert_eq!(plain[&6_000].len(), BUCKET_ROWS);
+        assert_eq!(plain[&8], vec![2, 10_002, 20_002]);
+        // A merge drops what was held.
+        runs.compact(&conn).unwrap();
+        assert!(runs.held.lock().unwrap().pairs.is_empty());
     }
 
     #[test]
