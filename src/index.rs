@@ -1389,10 +1389,17 @@ fn decide_piece(
             .prepare("SELECT origin FROM docs WHERE id = ?1")
             .map_err(e)?;
         let mut find_content = tx.prepare(CONTENT_QUERY).map_err(e)?;
-        for (i, d) in docs.iter().enumerate() {
-            if matches!(d.skipped, Some(SkipReason::RepeatedId(_))) {
-                continue;
-            }
+        // Ids first, then exact-copy keys, each in the index's order: a crawl's ids (URLs)
+        // and the keys (hashes) spread over the whole of their indexes, and in order,
+        // neighbouring ones share the pages they read instead of each reading its own.
+        // What each lookup finds does not depend on the order it is asked in.
+        let mut asked: Vec<usize> = (0..docs.len())
+            .filter(|&i| !matches!(docs[i].skipped, Some(SkipReason::RepeatedId(_))))
+            .collect();
+        asked.sort_by(|&a, &b| docs[a].id.cmp(&docs[b].id));
+        let mut banded: Vec<usize> = Vec::with_capacity(asked.len());
+        for i in asked {
+            let d = &docs[i];
             if let Some(first) = find_id
                 .query_row([&d.id], |r| r.get::<_, String>(0))
                 .optional()
@@ -1401,6 +1408,13 @@ fn decide_piece(
                 taken.insert(i, first);
                 continue;
             }
+            if d.signature.is_some() {
+                banded.push(i);
+            }
+        }
+        banded.sort_by_key(|&i| docs[i].content);
+        for i in banded {
+            let d = &docs[i];
             let Some(sig) = &d.signature else { continue };
             if leaders.contains_key(&d.content) {
                 // The chunk's already (a copy of its leader, whatever the store says).
