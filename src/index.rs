@@ -1397,7 +1397,7 @@ fn decide_piece(
             .filter(|&i| !matches!(docs[i].skipped, Some(SkipReason::RepeatedId(_))))
             .collect();
         asked.sort_by(|&a, &b| docs[a].id.cmp(&docs[b].id));
-        let mut banded: Vec<usize> = Vec::with_capacity(asked.len());
+        let mut unseen: Vec<usize> = Vec::with_capacity(asked.len());
         for i in asked {
             let d = &docs[i];
             if let Some(first) = find_id
@@ -1408,12 +1408,10 @@ fn decide_piece(
                 taken.insert(i, first);
                 continue;
             }
-            if d.signature.is_some() {
-                banded.push(i);
-            }
+            unseen.push(i);
         }
-        banded.sort_by_key(|&i| docs[i].content);
-        for i in banded {
+        unseen.sort_by_key(|&i| docs[i].content);
+        for i in unseen {
             let d = &docs[i];
             let Some(sig) = &d.signature else { continue };
             if leaders.contains_key(&d.content) {

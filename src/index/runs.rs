@@ -238,9 +238,11 @@ impl Runs {
     /// `run`'s pairs, all blocks end to end, if it is held, or if it can be ([`Runs::hold`])
     /// and the lookup is `dense` (it would read the run nearly whole anyway: a one-document
     /// `add` does not read whole runs to keep them).
+    ///
+    /// `scan` is [`Runs::earliest`]'s pass over a range of blocks (`id, pairs`).
     fn held(
         &self,
-        conn: &Connection,
+        scan: &mut rusqlite::CachedStatement<'_>,
         run: &Run,
         dense: bool,
     ) -> rusqlite::Result<Option<std::sync::Arc<Vec<u8>>>> {
@@ -253,14 +255,11 @@ impl Runs {
             return Ok(None);
         }
         let (low, high) = run.row_ids();
-        let mut scan = conn.prepare_cached(
-            "SELECT pairs FROM run_blocks WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
-        )?;
         let mut rows = scan.query([low, high])?;
         // Sized once (a block holds at most `bound`'s share), not doubled as it grows.
         let mut pairs = Vec::with_capacity(bound);
         while let Some(row) = rows.next()? {
-            pairs.extend_from_slice(row.get_ref(0)?.as_blob()?);
+            pairs.extend_from_slice(row.get_ref(1)?.as_blob()?);
         }
         pairs.shrink_to_fit();
         held.room -= pairs.len().min(held.room);
@@ -340,7 +339,7 @@ impl Runs {
             let mut blocks: Vec<usize> = wanted.iter().map(|w| w.0).collect();
             blocks.dedup();
             let dense = last - first < 4 * blocks.len();
-            if let Some(pairs) = self.held(conn, run, dense)? {
+            if let Some(pairs) = self.held(&mut scan, run, dense)? {
                 // The blocks end to end are sorted as each block is.
                 for &(_, key) in &wanted {
                     take_docs(&mut found, &pairs, key);
