@@ -22,6 +22,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::{Arc, Mutex};
 
 use ahash::AHashMap;
 use rayon::prelude::*;
@@ -164,14 +165,14 @@ pub(super) struct Runs {
     /// Level-0 runs read whole once and kept, by run: an `add` looks up every piece's keys
     /// in every run, and a level-0 run's thousands of wanted keys fall in nearly all of its
     /// few hundred blocks, so each piece read each such run whole again ([`Runs::hold`]).
-    held: std::sync::Mutex<Held>,
+    held: Mutex<Held>,
 }
 
 /// What [`Runs`] holds in memory: each held run's pairs, all its blocks end to end (sorted,
 /// as the blocks are), and the bytes it may still take.
 #[derive(Default)]
 struct Held {
-    pairs: AHashMap<i64, std::sync::Arc<Vec<u8>>>,
+    pairs: AHashMap<i64, Arc<Vec<u8>>>,
     room: usize,
 }
 
@@ -236,8 +237,9 @@ impl Runs {
     }
 
     /// `run`'s pairs, all blocks end to end, if it is held, or if it can be ([`Runs::hold`])
-    /// and the lookup is `dense` (it would read the run nearly whole anyway: a one-document
-    /// `add` does not read whole runs to keep them).
+    /// and the lookup is `dense` (a level-0 run it would read nearly whole anyway, as
+    /// [`Runs::earliest`] decides: a one-document `add` does not read whole runs to keep
+    /// them).
     ///
     /// `scan` is [`Runs::earliest`]'s pass over a range of blocks (`id, pairs`).
     fn held(
@@ -245,13 +247,13 @@ impl Runs {
         scan: &mut rusqlite::CachedStatement<'_>,
         run: &Run,
         dense: bool,
-    ) -> rusqlite::Result<Option<std::sync::Arc<Vec<u8>>>> {
+    ) -> rusqlite::Result<Option<Arc<Vec<u8>>>> {
         let mut held = self.held.lock().expect("not poisoned");
         if let Some(pairs) = held.pairs.get(&run.id) {
             return Ok(Some(pairs.clone()));
         }
         let bound = run.blocks.len() * (BLOCK_PAIRS + BUCKET_ROWS) * PAIR;
-        if !dense || run.level != 0 || bound > held.room {
+        if !dense || bound > held.room {
             return Ok(None);
         }
         let (low, high) = run.row_ids();
@@ -262,8 +264,8 @@ impl Runs {
             pairs.extend_from_slice(row.get_ref(1)?.as_blob()?);
         }
         pairs.shrink_to_fit();
-        held.room -= pairs.len().min(held.room);
-        let pairs = std::sync::Arc::new(pairs);
+        held.room = held.room.saturating_sub(pairs.len());
+        let pairs = Arc::new(pairs);
         held.pairs.insert(run.id, pairs.clone());
         Ok(Some(pairs))
     }
