@@ -647,3 +647,49 @@ fn a_format_1_index_is_read_as_it_is_and_migrated_by_the_next_add() {
     assert_eq!(state(&old), state(&current));
     assert_eq!(format(&old), 2);
 }
+
+/// An index written before 2026-12-07 has an index on `docs(story)`: the next add drops it
+/// and numbers stories on as an index that never had it (the next story is read from the
+/// last kept page, the story count is the kept count).
+#[test]
+fn an_index_with_the_old_story_index_numbers_stories_on_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = corpus(33, 40);
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    write_lines(&a, first);
+    write_lines(&b, second);
+    let (current, old) = (dir.path().join("current"), dir.path().join("old"));
+    for index in [&current, &old] {
+        assert!(run_add(index, &a).status.success());
+    }
+    let story_index = |index: &Path| -> i64 {
+        rusqlite::Connection::open(index.join("index.sqlite"))
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'docs_story'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(story_index(&current), 0);
+    rusqlite::Connection::open(old.join("index.sqlite"))
+        .unwrap()
+        .execute_batch("CREATE INDEX docs_story ON docs(story)")
+        .unwrap();
+    assert_eq!(story_index(&old), 1);
+    let (added_current, added_old) = (run_add(&current, &b), run_add(&old, &b));
+    assert!(added_old.status.success());
+    assert_eq!(added_old.stdout, added_current.stdout);
+    assert_eq!(state(&old), state(&current));
+    assert_eq!(story_index(&old), 0);
+    // The stories go on from the first batch's, and the count is the kept pages'.
+    let index = Index::inspect(&old).unwrap();
+    let stats = index.stats().unwrap();
+    let stories = index.stories(true).unwrap();
+    assert_eq!(stats.stories, stories.len() as u64);
+    assert_eq!(stats.stories, stats.kept);
+    let numbers: Vec<u64> = stories.iter().map(|s| s.story).collect();
+    assert_eq!(numbers, (1..=stats.kept).collect::<Vec<u64>>());
+}
