@@ -648,11 +648,13 @@ fn a_format_1_index_is_read_as_it_is_and_migrated_by_the_next_add() {
     assert_eq!(format(&old), 2);
 }
 
-/// An index written before 2026-12-07 has an index on `docs(story)`: the next add drops it
-/// and numbers stories on as an index that never had it (the next story is read from the
-/// last kept page, the story count is the kept count).
+/// An index written before 2026-12-07 has an index on `docs(story)` and no signature
+/// sketches: the next add drops the index, adds the column (the old rows without sketches,
+/// their sets read whenever they are candidates), and decides and numbers stories on as an
+/// index that never was so (the next story is read from the last kept page, the story
+/// count is the kept count).
 #[test]
-fn an_index_with_the_old_story_index_numbers_stories_on_alike() {
+fn an_index_from_before_the_sketches_decides_and_numbers_stories_alike() {
     let dir = tempfile::tempdir().unwrap();
     let lines = corpus(33, 40);
     let (first, second) = lines.split_at(lines.len() / 2);
@@ -674,9 +676,23 @@ fn an_index_with_the_old_story_index_numbers_stories_on_alike() {
             .unwrap()
     };
     assert_eq!(story_index(&current), 0);
+    let sketches = |index: &Path| -> (i64, i64) {
+        rusqlite::Connection::open(index.join("index.sqlite"))
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(sketch), COUNT(*) FROM docs WHERE status = 0",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    let (with, kept) = sketches(&current);
+    assert!(kept > 0 && with == kept, "every kept page has a sketch");
     rusqlite::Connection::open(old.join("index.sqlite"))
         .unwrap()
-        .execute_batch("CREATE INDEX docs_story ON docs(story)")
+        .execute_batch(
+            "CREATE INDEX docs_story ON docs(story); ALTER TABLE docs DROP COLUMN sketch;",
+        )
         .unwrap();
     assert_eq!(story_index(&old), 1);
     let (added_current, added_old) = (run_add(&current, &b), run_add(&old, &b));
@@ -684,6 +700,10 @@ fn an_index_with_the_old_story_index_numbers_stories_on_alike() {
     assert_eq!(added_old.stdout, added_current.stdout);
     assert_eq!(state(&old), state(&current));
     assert_eq!(story_index(&old), 0);
+    // The first batch's pages have no sketch, the second's have.
+    let ((old_with, old_kept), (with, kept)) = (sketches(&old), sketches(&current));
+    assert_eq!(old_kept, kept);
+    assert!(0 < old_with && old_with < with && with == kept);
     // The stories go on from the first batch's, and the count is the kept pages'.
     let index = Index::inspect(&old).unwrap();
     let stats = index.stats().unwrap();
