@@ -313,6 +313,7 @@ pub fn similarity(
 
 /// `samestory index add`.
 pub fn index_add(dir: &Path, run: &RunArgs) -> Result<(), Failure> {
+    crate::keep_freed_memory();
     let params = args::params(run, Params::dedup())?;
     let sources = report::open(&run.input, &params.read)?;
     let mut index = Index::open(dir, params, Access::Write)?;
