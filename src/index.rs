@@ -1585,9 +1585,12 @@ fn decide_piece(
     // The sets of the indexed candidates that may reach the floor: a candidate whose
     // sketch says it cannot is left out by its signature below, so its set is not read
     // (about half of them, at 950k documents).
+    // Each banded document's own sketch is kept for its row.
     let mut wanted_sets: Vec<u64> = Vec::new();
+    let mut sketches: Vec<Option<Box<[u8]>>> = Vec::with_capacity(docs.len());
     for (plan, d) in plans.iter().zip(&docs) {
         let Plan::Banded(_, candidates) = plan else {
+            sketches.push(None);
             continue;
         };
         let mine = sketch(d.signature.as_ref().expect("signed"));
@@ -1604,6 +1607,7 @@ fn decide_piece(
                 wanted_sets.push(x);
             }
         }
+        sketches.push(Some(mine));
     }
     store.load_sets(wanted_sets, Some(pool)).map_err(e)?;
     if let Some(reading) = reading {
@@ -1658,7 +1662,13 @@ fn decide_piece(
     let records = &mut state.records;
     let rows = &mut open.rows;
     let sets = &mut open.sets;
-    for (i, ((d, plan), (earlier, bytes))) in docs.iter_mut().zip(plans).zip(verified).enumerate() {
+    for (i, (((d, plan), (earlier, bytes)), own_sketch)) in docs
+        .iter_mut()
+        .zip(plans)
+        .zip(verified)
+        .zip(sketches)
+        .enumerate()
+    {
         let (doc_no, banded) = match plan {
             Plan::Reported => {
                 if let Some(first) = taken.remove(&i) {
@@ -1740,7 +1750,7 @@ fn decide_piece(
             title: d.title.clone(),
             origin: d.origin.clone(),
             reason: None,
-            sketch: banded.then(|| sketch(d.signature.as_ref().expect("signed"))),
+            sketch: own_sketch,
         });
         if banded {
             sets.push((doc_no, d.content, bytes));

@@ -398,7 +398,7 @@ fn a_second_writer_is_refused_and_readers_see_the_last_batch() {
     let index = dir.path().join("idx");
     assert!(run_add(&index, &a).status.success());
     // Another writer holds the write lock (as a running `index add` does).
-    let holder = rusqlite::Connection::open(index.join("index.sqlite")).unwrap();
+    let holder = sqlite(&index);
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let b = dir.path().join("b.jsonl");
     write_lines(&b, &corpus(6, 5));
@@ -505,7 +505,7 @@ fn incomparable_parameters_and_newer_formats_are_refused() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("clean: the index has false"));
     // A format from the future.
-    let conn = rusqlite::Connection::open(index.join("index.sqlite")).unwrap();
+    let conn = sqlite(&index);
     conn.execute(
         "UPDATE meta SET value = '99' WHERE key = 'format_version'",
         [],
@@ -569,8 +569,29 @@ fn the_index_cli_prints_one_line_per_input_document() {
 /// Rewrite a format-2 index as format 1 wrote it: every (band key, document) pair a row of
 /// one `bands` B-tree, no runs. The pairs are read from the runs' blocks (12 bytes each:
 /// key, then document, little-endian).
+/// The store of `index`, opened directly.
+fn sqlite(index: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(index.join("index.sqlite")).unwrap()
+}
+
+/// A corpus of `seed` in two halves, files `a.jsonl` and `b.jsonl` in `dir`; the first half
+/// added to two indexes, `current` and `old`. Returns the second half's file and the two
+/// indexes.
+fn first_half_into_two_indexes(dir: &Path, seed: u64) -> (PathBuf, PathBuf, PathBuf) {
+    let lines = corpus(seed, 40);
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let (a, b) = (dir.join("a.jsonl"), dir.join("b.jsonl"));
+    write_lines(&a, first);
+    write_lines(&b, second);
+    let (current, old) = (dir.join("current"), dir.join("old"));
+    for index in [&current, &old] {
+        assert!(run_add(index, &a).status.success());
+    }
+    (b, current, old)
+}
+
 fn downgrade_to_format_1(index: &Path) {
-    let conn = rusqlite::Connection::open(index.join("index.sqlite")).unwrap();
+    let conn = sqlite(index);
     let blocks: Vec<Vec<u8>> = conn
         .prepare("SELECT pairs FROM run_blocks")
         .unwrap()
@@ -599,17 +620,9 @@ fn downgrade_to_format_1(index: &Path) {
 #[test]
 fn a_format_1_index_is_read_as_it_is_and_migrated_by_the_next_add() {
     let dir = tempfile::tempdir().unwrap();
-    let lines = corpus(21, 40);
-    let (first, second) = lines.split_at(lines.len() / 2);
-    let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
-    write_lines(&a, first);
-    write_lines(&b, second);
     // The same two batches into an index that stays format 2, and one made format 1
     // between them.
-    let (current, old) = (dir.path().join("current"), dir.path().join("old"));
-    for index in [&current, &old] {
-        assert!(run_add(index, &a).status.success());
-    }
+    let (b, current, old) = first_half_into_two_indexes(dir.path(), 21);
     downgrade_to_format_1(&old);
     let query = |index: &Path| {
         let out = bin()
@@ -656,18 +669,9 @@ fn a_format_1_index_is_read_as_it_is_and_migrated_by_the_next_add() {
 #[test]
 fn an_index_from_before_the_sketches_decides_and_numbers_stories_alike() {
     let dir = tempfile::tempdir().unwrap();
-    let lines = corpus(33, 40);
-    let (first, second) = lines.split_at(lines.len() / 2);
-    let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
-    write_lines(&a, first);
-    write_lines(&b, second);
-    let (current, old) = (dir.path().join("current"), dir.path().join("old"));
-    for index in [&current, &old] {
-        assert!(run_add(index, &a).status.success());
-    }
+    let (b, current, old) = first_half_into_two_indexes(dir.path(), 33);
     let story_index = |index: &Path| -> i64 {
-        rusqlite::Connection::open(index.join("index.sqlite"))
-            .unwrap()
+        sqlite(index)
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'docs_story'",
                 [],
@@ -677,8 +681,7 @@ fn an_index_from_before_the_sketches_decides_and_numbers_stories_alike() {
     };
     assert_eq!(story_index(&current), 0);
     let sketches = |index: &Path| -> (i64, i64) {
-        rusqlite::Connection::open(index.join("index.sqlite"))
-            .unwrap()
+        sqlite(index)
             .query_row(
                 "SELECT COUNT(sketch), COUNT(*) FROM docs WHERE status = 0",
                 [],
@@ -688,8 +691,7 @@ fn an_index_from_before_the_sketches_decides_and_numbers_stories_alike() {
     };
     let (with, kept) = sketches(&current);
     assert!(kept > 0 && with == kept, "every kept page has a sketch");
-    rusqlite::Connection::open(old.join("index.sqlite"))
-        .unwrap()
+    sqlite(&old)
         .execute_batch(
             "CREATE INDEX docs_story ON docs(story); ALTER TABLE docs DROP COLUMN sketch;",
         )
