@@ -883,21 +883,38 @@ impl Index {
             .map_err(|err| Error::new(ErrorKind::Io, format!("threads: {err}")))?;
         let mut failed: Option<Error> = None;
         {
-            // Each piece is decided as it comes, on this thread, while the pipeline signs
-            // the next; its rows are written then, the chunk's bands when it is full.
-            let mut take = |mut signed: Vec<Doc>| -> Result<()> {
-                while !signed.is_empty() {
+            // Signed documents wait until they fill the open chunk (in documents or in
+            // shingle-set bytes), or the input ends, and are then decided as one piece, on
+            // this thread, while the pipeline signs the next; its rows are written then, the
+            // chunk's bands when it is full. A piece's lookups read about the same index
+            // pages whatever its size (at 1M, most blocks of the large runs), so a chunk is
+            // looked up once, not once for each handful of documents that happened to be
+            // signed while the last handful was decided.
+            let mut waiting: Vec<Doc> = Vec::new();
+            let mut take = |signed: Vec<Doc>, end: bool| -> Result<()> {
+                if waiting.is_empty() {
+                    waiting = signed;
+                } else {
+                    waiting.extend(signed);
+                }
+                loop {
                     // Up to the chunk's room in documents and in shingle-set bytes (at
                     // least one document).
                     let room = size - open.documents;
-                    let mut n = 0;
-                    while n < room.min(signed.len()) && (n == 0 || open.set_bytes < size_bytes) {
-                        open.set_bytes += set_bytes(&signed[n]);
+                    let (mut n, mut bytes) = (0, open.set_bytes);
+                    while n < room.min(waiting.len()) && (n == 0 || bytes < size_bytes) {
+                        bytes += set_bytes(&waiting[n]);
                         n += 1;
                     }
-                    let rest = signed.split_off(n);
+                    let fills = n == room || bytes >= size_bytes;
+                    if n == 0 || !(fills || end) {
+                        return Ok(());
+                    }
+                    let rest = waiting.split_off(n);
+                    let piece = std::mem::replace(&mut waiting, rest);
+                    open.set_bytes = bytes;
                     decide_piece(
-                        conn, signed, &mut state, &mut open, &runs, &params, &lsh, &pool, &dir,
+                        conn, piece, &mut state, &mut open, &runs, &params, &lsh, &pool, &dir,
                     )?;
                     if writer.ready() {
                         write_rows(&mut writer, &mut open, &mut state, &dir)?;
@@ -907,19 +924,17 @@ impl Index {
                         let full = std::mem::replace(&mut open, next);
                         flush(&mut writer, full, &mut runs, &mut state, &pool, &dir)?;
                     }
-                    signed = rest;
                 }
-                Ok(())
             };
-            // The pieces signed while one was decided are decided as one: a piece's lookups
-            // read about the same index pages whatever its size, so when deciding is the
-            // slower side (a large index) it runs less often over more pages.
             self.pipeline
                 .sign_each_ahead(sources, progress, &tally, SIGN_AHEAD, &mut |signed| {
                     if failed.is_none() {
-                        failed = take(signed).err();
+                        failed = take(signed, false).err();
                     }
                 });
+            if failed.is_none() {
+                failed = take(Vec::new(), true).err();
+            }
         }
         if let Some(err) = failed {
             return Err(err);
