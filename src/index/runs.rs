@@ -270,6 +270,21 @@ impl Runs {
         Ok(Some(pairs))
     }
 
+    /// The documents numbered before the first level-0 run, up to `next_doc` when there
+    /// is none: those of the merged runs, which an `add` never holds ([`Runs::hold`]), so
+    /// that a lookup reads their blocks from the store (none when the index has no runs).
+    pub(super) fn merged_documents(&self, next_doc: u64) -> u64 {
+        let Some(first) = self.runs.first() else {
+            return 0;
+        };
+        let end = self
+            .runs
+            .iter()
+            .find(|r| r.level == 0)
+            .map_or(next_doc as i64, |r| r.first_doc);
+        (end - first.first_doc).max(0) as u64
+    }
+
     /// How many runs the index holds.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
@@ -768,6 +783,29 @@ mod tests {
             .unwrap();
         let listed: usize = again.runs.iter().map(|r| r.blocks.len()).sum();
         assert_eq!(blocks as usize, listed);
+    }
+
+    #[test]
+    fn merged_documents_are_those_before_the_first_level_0_run() {
+        let conn = table();
+        let mut runs = Runs::load(&conn, false).unwrap();
+        assert_eq!(runs.merged_documents(0), 0);
+        // Run r holds documents 10r..10r+9: sixteen merge into one of level 1.
+        let append = |runs: &mut Runs, r: u64| {
+            let bands: Vec<(u64, u64)> = (0..10).map(|d| (r * 100 + d, r * 10 + d)).collect();
+            runs.append(&conn, &sorted(bands)).unwrap();
+            runs.compact(&conn).unwrap();
+        };
+        append(&mut runs, 0);
+        assert_eq!(runs.merged_documents(10), 0);
+        for r in 1..FANOUT as u64 {
+            append(&mut runs, r);
+        }
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs.merged_documents(160), 160);
+        append(&mut runs, 16);
+        append(&mut runs, 17);
+        assert_eq!(runs.merged_documents(180), 160);
     }
 
     #[test]
