@@ -886,7 +886,8 @@ impl Index {
             // Signed documents are decided as one piece, on this thread, while the pipeline
             // signs the next; its rows are written then, the chunk's bands when it is full.
             // A piece's lookups read the blocks its keys fall in in the merged runs, which
-            // are not held: at 1M, most of their blocks whatever the piece's size. So
+            // are not held, and their cost barely follows the piece's size (into 950k, about
+            // 200 ms for 2,048 documents as for 7,952). So
             // documents wait until they are one for every [`MERGED_PER_PIECE`] documents
             // of those runs, or fill the open chunk (in documents or in shingle-set
             // bytes), or the input ends: a chunk into 1M is looked up once, not once for
@@ -1192,9 +1193,10 @@ fn set_bytes(d: &Doc) -> usize {
 const HELD_RUN_BYTES: usize = 64 << 20;
 
 /// An `add` decides a piece once it holds a document for every this many of the merged
-/// runs' (or fills its chunk): at 950k indexed (800k merged), a 10k chunk's lookups read
-/// about half of those runs' blocks, and a 50k batch took 11 lookups (1.43 s) as it was
-/// signed, 5 (1.26 s) a chunk at a time. Tuned on the bench corpus.
+/// runs' (or fills its chunk). At 950k indexed (800k merged) that is the whole chunk: a
+/// 50k batch took 11 lookups (1.43 s) as it was signed, 5 (1.26 s) a chunk at a time. At
+/// 100k (nothing merged) it is nothing, as before. Chosen for those two ends of the bench;
+/// values between were not compared.
 const MERGED_PER_PIECE: u64 = 64;
 
 /// Pieces an `add` signs ahead of the one it decides (each up to 2,048 documents).
