@@ -887,12 +887,12 @@ impl Index {
             // signs the next; its rows are written then, the chunk's bands when it is full.
             // A piece's lookups read the blocks its keys fall in in the merged runs, which
             // are not held, and their cost barely follows the piece's size (into 950k, about
-            // 200 ms for 2,048 documents as for 7,952). So
-            // documents wait until they are one for every [`MERGED_PER_PIECE`] documents
-            // of those runs, or fill the open chunk (in documents or in shingle-set
-            // bytes), or the input ends: a chunk into 1M is looked up once, not once for
-            // each handful signed while the last was decided. Into an index without merged
-            // runs they wait for nothing, and deciding overlaps signing to the last piece.
+            // 200 ms for 2,048 documents as for 7,952). So documents wait until they are
+            // one for every [`MERGED_PER_PIECE`] documents of those runs, or fill the open
+            // chunk (in documents or in shingle-set bytes), or the input ends: a chunk into
+            // 1M is looked up once, not once for each handful signed while the last was
+            // decided. Into an index without merged runs they wait for nothing, and
+            // deciding overlaps signing to the last piece.
             let least = (runs.merged_documents(state.next_doc) / MERGED_PER_PIECE) as usize;
             let mut waiting: Vec<Doc> = Vec::new();
             let mut take = |signed: Vec<Doc>, end: bool| -> Result<()> {
